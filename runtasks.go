@@ -1,0 +1,645 @@
+package tfc
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Stage is a point in a run at which run tasks run.
+type Stage string
+
+// Run stages. StageTest is only seen in the verification request the service sends
+// when a run task is created or its URL or key change.
+const (
+	StagePrePlan   Stage = "pre_plan"
+	StagePostPlan  Stage = "post_plan"
+	StagePreApply  Stage = "pre_apply"
+	StagePostApply Stage = "post_apply"
+	StageTest      Stage = "test"
+)
+
+// UnmarshalText accepts the hyphenated spellings some Terraform Enterprise releases
+// documented ("post-plan") as the underscore ones.
+func (s *Stage) UnmarshalText(text []byte) error {
+	*s = Stage(strings.ReplaceAll(string(text), "-", "_"))
+	return nil
+}
+
+// HasPlan reports whether the stage comes after the plan, so that a plan JSON exists.
+func (s Stage) HasPlan() bool {
+	return s == StagePostPlan || s == StagePreApply || s == StagePostApply
+}
+
+func (s Stage) isRunStage() bool {
+	return s == StagePrePlan || s.HasPlan()
+}
+
+// EnforcementLevel says what a failed run task does to the run.
+type EnforcementLevel string
+
+// Enforcement levels: an advisory task never blocks a run; a mandatory task that fails,
+// times out or errors stops it.
+const (
+	EnforcementAdvisory  EnforcementLevel = "advisory"
+	EnforcementMandatory EnforcementLevel = "mandatory"
+)
+
+func (l EnforcementLevel) valid() bool {
+	return l == EnforcementAdvisory || l == EnforcementMandatory
+}
+
+// RunTasksService manages an organization's run tasks: the integrations (name, URL,
+// HMAC key) that workspaces attach. Wire type "tasks", IDs "task-…".
+type RunTasksService service
+
+// RunTask is an organization run task.
+type RunTask struct {
+	ID          string
+	Name        string
+	URL         string
+	Description string
+	// Category is always "task".
+	Category string
+	// Enabled is false when the task is switched off for every workspace.
+	Enabled bool
+	// GlobalConfiguration applies the task to all workspaces of the organization (the
+	// global-run-tasks entitlement); nil when the service sends none.
+	GlobalConfiguration *RunTaskGlobalConfiguration
+	// Organization is the name of the owning organization.
+	Organization string
+	// AgentPoolID is the agent pool that forwards requests to a private task, or "".
+	AgentPoolID string
+	// WorkspaceRunTasks are the task's attachments. Read or list with
+	// RunTaskIncludeWorkspaceTasks for full objects; otherwise each holds only its ID
+	// (and the service may send none).
+	WorkspaceRunTasks []*WorkspaceRunTask
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// RunTaskGlobalConfiguration is a run task's organization-wide attachment.
+type RunTaskGlobalConfiguration struct {
+	Enabled          bool
+	Stages           []Stage
+	EnforcementLevel EnforcementLevel
+}
+
+// RunTaskInclude names related resources to embed in a run task response.
+type RunTaskInclude string
+
+// Values for RunTaskListOptions.Include and RunTaskReadOptions.Include.
+const (
+	RunTaskIncludeWorkspaceTasks          RunTaskInclude = "workspace_tasks"
+	RunTaskIncludeWorkspaceTasksWorkspace RunTaskInclude = "workspace_tasks.workspace"
+)
+
+// RunTaskListOptions filters and pages RunTasksService.List.
+type RunTaskListOptions struct {
+	ListOptions
+	Include []RunTaskInclude `url:"include,comma,omitempty"`
+}
+
+// RunTaskReadOptions are the options of RunTasksService.Read.
+type RunTaskReadOptions struct {
+	Include []RunTaskInclude `url:"include,comma,omitempty"`
+}
+
+// RunTaskCreateOptions are the attributes of a new run task. The service verifies URL
+// by POSTing a signed test request to it, which must answer 200.
+type RunTaskCreateOptions struct {
+	// Name is required: letters, digits, "-" and "_".
+	Name string
+	// URL is required: the http(s) endpoint that receives run task requests.
+	URL string
+	// Category defaults to "task", the only value the service accepts.
+	Category string
+	// Description is optional, at most 300 characters.
+	Description string
+	// HMACKey, when set, makes the service sign every request to URL with it. It is
+	// write-only: responses never return it.
+	HMACKey Secret
+	// Enabled defaults to true.
+	Enabled *bool
+	// GlobalConfiguration attaches the task to every workspace of the organization.
+	GlobalConfiguration *RunTaskGlobalConfigurationOptions
+	// AgentPoolID routes requests through an agent pool (private run tasks).
+	AgentPoolID string
+}
+
+// RunTaskGlobalConfigurationOptions sets a run task's organization-wide attachment.
+type RunTaskGlobalConfigurationOptions struct {
+	Enabled          *bool
+	Stages           []Stage
+	EnforcementLevel EnforcementLevel
+}
+
+// RunTaskUpdateOptions changes a run task; fields left at their zero value are not
+// sent.
+type RunTaskUpdateOptions struct {
+	Name     *string
+	URL      *string
+	Category *string
+	// Description: Set to change it, Null to clear it.
+	Description Nullable[string]
+	// HMACKey: Set to change the key, Null to stop signing.
+	HMACKey             Nullable[Secret]
+	Enabled             *bool
+	GlobalConfiguration *RunTaskGlobalConfigurationOptions
+	// AgentPoolID: Set to route through an agent pool, Null to stop.
+	AgentPoolID Nullable[string]
+}
+
+// Create creates a run task in organization.
+//
+// POST /organizations/:organization/tasks. The service first sends URL a signed
+// verification request; if that does not answer 200 the create fails (usually 422).
+func (s *RunTasksService) Create(ctx context.Context, organization string, opts RunTaskCreateOptions) (*RunTask, error) {
+	if err := requireID("organization", organization); err != nil {
+		return nil, err
+	}
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	category := opts.Category
+	if category == "" {
+		category = "task"
+	}
+	attrs := runTaskWriteAttrs{
+		Name:                opts.Name,
+		URL:                 opts.URL,
+		Category:            category,
+		Enabled:             opts.Enabled,
+		GlobalConfiguration: opts.GlobalConfiguration.wire(),
+	}
+	if opts.Description != "" {
+		attrs.Description = Set(opts.Description)
+	}
+	if opts.HMACKey != "" {
+		attrs.HMACKey = Set(string(opts.HMACKey))
+	}
+	var rels runTaskWriteRels
+	if opts.AgentPoolID != "" {
+		rels.AgentPool = relateTo(typeAgentPools, Set(opts.AgentPoolID))
+	}
+	c := call{method: http.MethodPost, path: apiPath("organizations", organization, "tasks"),
+		body: newResource(typeRunTasks, attrs, rels)}
+	return readOne(ctx, &s.client.pipeline, c, runTaskFromWire)
+}
+
+// List returns one page of organization's run tasks.
+//
+// GET /organizations/:organization/tasks
+func (s *RunTasksService) List(ctx context.Context, organization string, opts *RunTaskListOptions) (*Page[RunTask], error) {
+	if err := requireID("organization", organization); err != nil {
+		return nil, err
+	}
+	if opts != nil {
+		if err := opts.ListOptions.validate(); err != nil {
+			return nil, err
+		}
+	}
+	return listPage(ctx, &s.client.pipeline, apiPath("organizations", organization, "tasks"), opts, runTaskFromWire)
+}
+
+// All iterates over every run task of organization, 100 per request unless
+// opts.PageSize says otherwise. opts is not modified.
+func (s *RunTasksService) All(ctx context.Context, organization string, opts *RunTaskListOptions) iter.Seq2[*RunTask, error] {
+	var o RunTaskListOptions
+	if opts != nil {
+		o = *opts
+	}
+	return allItems(ctx, o.ListOptions, func(ctx context.Context, lo ListOptions) (*Page[RunTask], error) {
+		o.ListOptions = lo
+		return s.List(ctx, organization, &o)
+	})
+}
+
+// Read returns one run task.
+//
+// GET /tasks/:id, with include=workspace_tasks[,workspace_tasks.workspace] if asked.
+func (s *RunTasksService) Read(ctx context.Context, runTaskID string, opts *RunTaskReadOptions) (*RunTask, error) {
+	if err := requireID("run task ID", runTaskID); err != nil {
+		return nil, err
+	}
+	c := call{method: http.MethodGet, path: apiPath("tasks", runTaskID), query: opts}
+	return readOne(ctx, &s.client.pipeline, c, runTaskFromWire)
+}
+
+// Update changes a run task.
+//
+// PATCH /tasks/:id. A new URL or HMAC key is verified like on Create.
+func (s *RunTasksService) Update(ctx context.Context, runTaskID string, opts RunTaskUpdateOptions) (*RunTask, error) {
+	if err := requireID("run task ID", runTaskID); err != nil {
+		return nil, err
+	}
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	attrs := runTaskWriteAttrs{
+		Description:         opts.Description,
+		HMACKey:             reveal(opts.HMACKey),
+		Enabled:             opts.Enabled,
+		GlobalConfiguration: opts.GlobalConfiguration.wire(),
+	}
+	if opts.Name != nil {
+		attrs.Name = *opts.Name
+	}
+	if opts.URL != nil {
+		attrs.URL = *opts.URL
+	}
+	if opts.Category != nil {
+		attrs.Category = *opts.Category
+	}
+	rels := runTaskWriteRels{AgentPool: relateTo(typeAgentPools, opts.AgentPoolID)}
+	doc := newResource(typeRunTasks, attrs, rels)
+	c := call{method: http.MethodPatch, path: apiPath("tasks", runTaskID), body: doc}
+	return readOne(ctx, &s.client.pipeline, c, runTaskFromWire)
+}
+
+// Delete deletes a run task. The service refuses while workspaces still use it.
+//
+// DELETE /tasks/:id (204)
+func (s *RunTasksService) Delete(ctx context.Context, runTaskID string) error {
+	if err := requireID("run task ID", runTaskID); err != nil {
+		return err
+	}
+	return s.client.do(ctx, call{method: http.MethodDelete, path: apiPath("tasks", runTaskID)}, nil)
+}
+
+func (o RunTaskCreateOptions) validate() error {
+	if o.Name == "" {
+		return invalidArg("name", "is required")
+	}
+	if o.URL == "" {
+		return invalidArg("url", "is required")
+	}
+	if o.Category != "" && o.Category != "task" {
+		return invalidArg("category", `must be "task"`)
+	}
+	return validateRunTaskFields(o.Name, o.URL, o.Description, o.GlobalConfiguration)
+}
+
+func (o RunTaskUpdateOptions) validate() error {
+	if o.Name != nil && *o.Name == "" {
+		return invalidArg("name", "must not be empty")
+	}
+	if o.URL != nil && *o.URL == "" {
+		return invalidArg("url", "must not be empty")
+	}
+	if o.Category != nil && *o.Category != "task" {
+		return invalidArg("category", `must be "task"`)
+	}
+	if id, ok := o.AgentPoolID.Get(); ok && id == "" {
+		return invalidArg("agent pool ID", "must not be empty; use Null to detach")
+	}
+	var name, u string
+	if o.Name != nil {
+		name = *o.Name
+	}
+	if o.URL != nil {
+		u = *o.URL
+	}
+	description, _ := o.Description.Get()
+	return validateRunTaskFields(name, u, description, o.GlobalConfiguration)
+}
+
+// validateRunTaskFields checks the fields that are given (non-empty).
+func validateRunTaskFields(name, rawURL, description string, gc *RunTaskGlobalConfigurationOptions) error {
+	if name != "" && strings.ContainsFunc(name, func(r rune) bool {
+		return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) {
+		return invalidArg("name", "may only contain letters, digits, '-' and '_'")
+	}
+	if rawURL != "" {
+		u, err := url.Parse(rawURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return invalidArg("url", "must be an absolute http(s) URL")
+		}
+	}
+	if utf8.RuneCountInString(description) > 300 {
+		return invalidArg("description", "must be at most 300 characters")
+	}
+	if gc != nil {
+		if err := validateStages("global configuration stages", gc.Stages); err != nil {
+			return err
+		}
+		if gc.EnforcementLevel != "" && !gc.EnforcementLevel.valid() {
+			return invalidArg("global configuration enforcement level", `must be "advisory" or "mandatory"`)
+		}
+	}
+	return nil
+}
+
+func validateStages(name string, stages []Stage) error {
+	for _, st := range stages {
+		if !st.isRunStage() {
+			return invalidArg(name, fmt.Sprintf("%q is not pre_plan, post_plan, pre_apply or post_apply", st))
+		}
+	}
+	return nil
+}
+
+// Wire types and conversions for run tasks.
+
+const (
+	typeRunTasks       = "tasks"
+	typeWorkspaceTasks = "workspace-tasks"
+	typeWorkspaces     = "workspaces"
+	typeAgentPools     = "agent-pools"
+)
+
+type runTaskAttrs struct {
+	Name                string                `json:"name"`
+	URL                 string                `json:"url"`
+	Description         string                `json:"description"`
+	Category            string                `json:"category"`
+	Enabled             bool                  `json:"enabled"`
+	GlobalConfiguration *globalConfigurationW `json:"global-configuration"`
+	CreatedAt           time.Time             `json:"created-at"`
+	UpdatedAt           time.Time             `json:"updated-at"`
+}
+
+type globalConfigurationW struct {
+	Enabled          *bool            `json:"enabled,omitempty"`
+	Stages           []Stage          `json:"stages,omitempty"`
+	EnforcementLevel EnforcementLevel `json:"enforcement-level,omitempty"`
+}
+
+type runTaskRels struct {
+	Organization   *toOne  `json:"organization"`
+	WorkspaceTasks *toMany `json:"workspace-tasks"`
+	// Tasks is the name some documentation samples give the workspace-tasks
+	// relationship.
+	Tasks     *toMany `json:"tasks"`
+	AgentPool *toOne  `json:"agent-pool"`
+}
+
+type runTaskWriteAttrs struct {
+	Name                string                `json:"name,omitempty"`
+	URL                 string                `json:"url,omitempty"`
+	Category            string                `json:"category,omitempty"`
+	Description         Nullable[string]      `json:"description,omitzero"`
+	HMACKey             Nullable[string]      `json:"hmac-key,omitzero"`
+	Enabled             *bool                 `json:"enabled,omitempty"`
+	GlobalConfiguration *globalConfigurationW `json:"global-configuration,omitempty"`
+}
+
+type runTaskWriteRels struct {
+	AgentPool *toOne `json:"agent-pool,omitempty"`
+}
+
+func (o *RunTaskGlobalConfigurationOptions) wire() *globalConfigurationW {
+	if o == nil {
+		return nil
+	}
+	return &globalConfigurationW{Enabled: o.Enabled, Stages: o.Stages, EnforcementLevel: o.EnforcementLevel}
+}
+
+func runTaskFromWire(r *resource[runTaskAttrs, runTaskRels], inc *includes) RunTask {
+	a := &r.Attributes
+	t := RunTask{
+		ID:           r.ID,
+		Name:         a.Name,
+		URL:          a.URL,
+		Description:  a.Description,
+		Category:     a.Category,
+		Enabled:      a.Enabled,
+		Organization: r.Relationships.Organization.id(),
+		AgentPoolID:  r.Relationships.AgentPool.id(),
+		CreatedAt:    a.CreatedAt,
+		UpdatedAt:    a.UpdatedAt,
+	}
+	if gc := a.GlobalConfiguration; gc != nil {
+		t.GlobalConfiguration = &RunTaskGlobalConfiguration{
+			Enabled:          gc.Enabled != nil && *gc.Enabled,
+			Stages:           gc.Stages,
+			EnforcementLevel: gc.EnforcementLevel,
+		}
+	}
+	attached := r.Relationships.WorkspaceTasks
+	if attached == nil {
+		attached = r.Relationships.Tasks
+	}
+	if attached != nil && len(attached.Data) > 0 {
+		t.WorkspaceRunTasks = make([]*WorkspaceRunTask, len(attached.Data))
+		for i, ref := range attached.Data {
+			t.WorkspaceRunTasks[i] = includedWorkspaceRunTask(inc, ref.ID)
+		}
+	}
+	return t
+}
+
+// includedWorkspaceRunTask returns the included workspace task with id, or a stub that
+// holds only the ID.
+func includedWorkspaceRunTask(inc *includes, id string) *WorkspaceRunTask {
+	if it := inc.find(typeWorkspaceTasks, id); it != nil {
+		if r, ok := decodeIncluded[workspaceTaskAttrs, workspaceTaskRels](it); ok {
+			wt := workspaceRunTaskFromWire(&r, inc)
+			return &wt
+		}
+	}
+	return &WorkspaceRunTask{ID: id}
+}
+
+// WorkspaceRunTasksService attaches run tasks to workspaces. Wire type
+// "workspace-tasks", IDs "wstask-…".
+type WorkspaceRunTasksService service
+
+// WorkspaceRunTask is a run task attached to a workspace.
+type WorkspaceRunTask struct {
+	ID               string
+	EnforcementLevel EnforcementLevel
+	// Stages are the stages the task runs at. Services that only send the deprecated
+	// single "stage" attribute give a one-element list.
+	Stages []Stage
+	// Stage is the deprecated single stage the service still returns.
+	Stage       Stage
+	RunTaskID   string
+	WorkspaceID string
+	// WorkspaceName is set when the workspace was included
+	// (RunTaskIncludeWorkspaceTasksWorkspace).
+	WorkspaceName string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// WorkspaceRunTaskCreateOptions attaches a run task.
+type WorkspaceRunTaskCreateOptions struct {
+	// RunTaskID is required.
+	RunTaskID string
+	// EnforcementLevel is required.
+	EnforcementLevel EnforcementLevel
+	// Stages default to [post_plan] on the service.
+	Stages []Stage
+}
+
+// WorkspaceRunTaskUpdateOptions changes an attachment; zero fields are not sent.
+type WorkspaceRunTaskUpdateOptions struct {
+	EnforcementLevel EnforcementLevel
+	Stages           []Stage
+}
+
+// WorkspaceRunTaskListOptions pages WorkspaceRunTasksService.List.
+type WorkspaceRunTaskListOptions struct {
+	ListOptions
+}
+
+// Create attaches a run task to a workspace.
+//
+// POST /workspaces/:workspace_id/tasks. The service answers 201 with the attachment;
+// where it answers 204 No Content instead, the result holds what was sent and no ID.
+func (s *WorkspaceRunTasksService) Create(ctx context.Context, workspaceID string, opts WorkspaceRunTaskCreateOptions) (*WorkspaceRunTask, error) {
+	if err := requireID("workspace ID", workspaceID); err != nil {
+		return nil, err
+	}
+	if err := requireID("run task ID", opts.RunTaskID); err != nil {
+		return nil, err
+	}
+	if !opts.EnforcementLevel.valid() {
+		return nil, invalidArg("enforcement level", `must be "advisory" or "mandatory"`)
+	}
+	if err := validateStages("stages", opts.Stages); err != nil {
+		return nil, err
+	}
+	body := newResource(typeWorkspaceTasks,
+		workspaceTaskWriteAttrs{EnforcementLevel: opts.EnforcementLevel, Stages: opts.Stages},
+		workspaceTaskWriteRels{Task: &toOne{Data: &resourceID{Type: typeRunTasks, ID: opts.RunTaskID}}})
+	c := call{method: http.MethodPost, path: apiPath("workspaces", workspaceID, "tasks"), body: body}
+	wt, err := readOne(ctx, &s.client.pipeline, c, workspaceRunTaskFromWire)
+	if err != nil {
+		return nil, err
+	}
+	if wt.ID == "" { // 204 No Content
+		*wt = WorkspaceRunTask{EnforcementLevel: opts.EnforcementLevel, Stages: opts.Stages,
+			RunTaskID: opts.RunTaskID, WorkspaceID: workspaceID}
+	}
+	return wt, nil
+}
+
+// List returns one page of the run tasks attached to a workspace.
+//
+// GET /workspaces/:workspace_id/tasks
+func (s *WorkspaceRunTasksService) List(ctx context.Context, workspaceID string, opts *WorkspaceRunTaskListOptions) (*Page[WorkspaceRunTask], error) {
+	if err := requireID("workspace ID", workspaceID); err != nil {
+		return nil, err
+	}
+	if opts != nil {
+		if err := opts.ListOptions.validate(); err != nil {
+			return nil, err
+		}
+	}
+	return listPage(ctx, &s.client.pipeline, apiPath("workspaces", workspaceID, "tasks"), opts, workspaceRunTaskFromWire)
+}
+
+// All iterates over every run task attached to a workspace. opts is not modified.
+func (s *WorkspaceRunTasksService) All(ctx context.Context, workspaceID string, opts *WorkspaceRunTaskListOptions) iter.Seq2[*WorkspaceRunTask, error] {
+	var o WorkspaceRunTaskListOptions
+	if opts != nil {
+		o = *opts
+	}
+	return allItems(ctx, o.ListOptions, func(ctx context.Context, lo ListOptions) (*Page[WorkspaceRunTask], error) {
+		o.ListOptions = lo
+		return s.List(ctx, workspaceID, &o)
+	})
+}
+
+// Read returns one attachment.
+//
+// GET /workspaces/:workspace_id/tasks/:id
+func (s *WorkspaceRunTasksService) Read(ctx context.Context, workspaceID, workspaceRunTaskID string) (*WorkspaceRunTask, error) {
+	if err := requireID("workspace ID", workspaceID); err != nil {
+		return nil, err
+	}
+	if err := requireID("workspace run task ID", workspaceRunTaskID); err != nil {
+		return nil, err
+	}
+	c := call{method: http.MethodGet, path: apiPath("workspaces", workspaceID, "tasks", workspaceRunTaskID)}
+	return readOne(ctx, &s.client.pipeline, c, workspaceRunTaskFromWire)
+}
+
+// Update changes an attachment's enforcement level or stages.
+//
+// PATCH /workspaces/:workspace_id/tasks/:id
+func (s *WorkspaceRunTasksService) Update(ctx context.Context, workspaceID, workspaceRunTaskID string, opts WorkspaceRunTaskUpdateOptions) (*WorkspaceRunTask, error) {
+	if err := requireID("workspace ID", workspaceID); err != nil {
+		return nil, err
+	}
+	if err := requireID("workspace run task ID", workspaceRunTaskID); err != nil {
+		return nil, err
+	}
+	if opts.EnforcementLevel != "" && !opts.EnforcementLevel.valid() {
+		return nil, invalidArg("enforcement level", `must be "advisory" or "mandatory"`)
+	}
+	if err := validateStages("stages", opts.Stages); err != nil {
+		return nil, err
+	}
+	doc := newResource(typeWorkspaceTasks, workspaceTaskWriteAttrs(opts), workspaceTaskWriteRels{})
+	c := call{method: http.MethodPatch, path: apiPath("workspaces", workspaceID, "tasks", workspaceRunTaskID), body: doc}
+	return readOne(ctx, &s.client.pipeline, c, workspaceRunTaskFromWire)
+}
+
+// Delete detaches a run task from a workspace.
+//
+// DELETE /workspaces/:workspace_id/tasks/:id (204)
+func (s *WorkspaceRunTasksService) Delete(ctx context.Context, workspaceID, workspaceRunTaskID string) error {
+	if err := requireID("workspace ID", workspaceID); err != nil {
+		return err
+	}
+	if err := requireID("workspace run task ID", workspaceRunTaskID); err != nil {
+		return err
+	}
+	return s.client.do(ctx, call{method: http.MethodDelete, path: apiPath("workspaces", workspaceID, "tasks", workspaceRunTaskID)}, nil)
+}
+
+type workspaceTaskAttrs struct {
+	EnforcementLevel EnforcementLevel `json:"enforcement-level"`
+	Stages           []Stage          `json:"stages"`
+	Stage            Stage            `json:"stage"`
+	CreatedAt        time.Time        `json:"created-at"`
+	UpdatedAt        time.Time        `json:"updated-at"`
+}
+
+type workspaceTaskRels struct {
+	Task      *toOne `json:"task"`
+	Workspace *toOne `json:"workspace"`
+}
+
+type workspaceTaskWriteAttrs struct {
+	EnforcementLevel EnforcementLevel `json:"enforcement-level,omitempty"`
+	Stages           []Stage          `json:"stages,omitempty"`
+}
+
+type workspaceTaskWriteRels struct {
+	Task *toOne `json:"task,omitempty"`
+}
+
+func workspaceRunTaskFromWire(r *resource[workspaceTaskAttrs, workspaceTaskRels], inc *includes) WorkspaceRunTask {
+	a := &r.Attributes
+	wt := WorkspaceRunTask{
+		ID:               r.ID,
+		EnforcementLevel: a.EnforcementLevel,
+		Stages:           a.Stages,
+		Stage:            a.Stage,
+		RunTaskID:        r.Relationships.Task.id(),
+		WorkspaceID:      r.Relationships.Workspace.id(),
+		CreatedAt:        a.CreatedAt,
+		UpdatedAt:        a.UpdatedAt,
+	}
+	if len(wt.Stages) == 0 && wt.Stage != "" {
+		wt.Stages = []Stage{wt.Stage}
+	}
+	if ws := inc.find(typeWorkspaces, wt.WorkspaceID); ws != nil {
+		if w, ok := decodeIncluded[struct {
+			Name string `json:"name"`
+		}, noRelationships](ws); ok {
+			wt.WorkspaceName = w.Attributes.Name
+		}
+	}
+	return wt
+}
