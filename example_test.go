@@ -1,0 +1,77 @@
+package tfc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/tfkit/tfc"
+)
+
+func ExampleNewClient() {
+	// Point the client at Terraform Enterprise; no request is made here.
+	client, err := tfc.NewClient(
+		tfc.WithAddress("tfe.example.com"),
+		tfc.WithToken("an-api-token"),
+		tfc.WithUserAgent("inventory/1.0"),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(client.BaseURL())
+	// Output: https://tfe.example.com/api/v2/
+}
+
+func ExampleRunTasksService_All() {
+	// A stand-in for HCP Terraform that serves two pages of one run task each.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("page[number]") == "2" {
+			fmt.Fprint(w, `{"data":[{"id":"task-2","type":"tasks","attributes":{"name":"cost-check"}}],
+				"meta":{"pagination":{"current-page":2,"prev-page":1,"next-page":null,"total-pages":2,"total-count":2}}}`)
+			return
+		}
+		fmt.Fprint(w, `{"data":[{"id":"task-1","type":"tasks","attributes":{"name":"deletion-guard"}}],
+			"meta":{"pagination":{"current-page":1,"prev-page":null,"next-page":2,"total-pages":2,"total-count":2}}}`)
+	}))
+	defer srv.Close()
+
+	client, err := tfc.NewClient(tfc.WithAddress(srv.URL), tfc.WithToken("an-api-token"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for task, err := range client.RunTasks.All(context.Background(), "my-org", nil) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(task.ID, task.Name)
+	}
+	// Output:
+	// task-1 deletion-guard
+	// task-2 cost-check
+}
+
+func ExampleAPIError() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "a1b2c3")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"errors":[{"status":"404","title":"not found"}]}`)
+	}))
+	defer srv.Close()
+	client, err := tfc.NewClient(tfc.WithAddress(srv.URL), tfc.WithToken("an-api-token"))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	_, err = client.RunTasks.Read(context.Background(), "task-missing", nil)
+	var apiErr *tfc.APIError
+	if errors.Is(err, tfc.ErrNotFound) && errors.As(err, &apiErr) {
+		fmt.Println("no such run task; request id", apiErr.RequestID)
+	}
+	fmt.Println(err)
+	// Output:
+	// no such run task; request id a1b2c3
+	// tfc: GET /api/v2/tasks/task-missing: 404 Not Found: not found (request id a1b2c3)
+}
