@@ -46,6 +46,9 @@ type pipeline struct {
 	http      *retryablehttp.Client
 	// parseError fills e from an error response body of this API.
 	parseError func(e *APIError, body []byte)
+	// wrapError, if set, may turn an *APIError into a more specific error (which should
+	// unwrap to it).
+	wrapError func(e *APIError) error
 }
 
 // call is one logical API call; send turns it into attempts.
@@ -58,6 +61,9 @@ type call struct {
 	token  Secret // overrides the client token, for run task access tokens
 	// urlName names url in argument errors, for example "task_result_callback_url".
 	urlName string
+	// notIdempotent makes a non-POST call retry like a POST: only on 429 or when the
+	// request surely never left (a PATCH that also runs something).
+	notIdempotent bool
 }
 
 // callInfo rides on the request context so that the retry hooks and the transport,
@@ -153,7 +159,7 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 
 // resolve builds the absolute URL of c and the call's display form.
 func (p *pipeline) resolve(c call) (string, *callInfo, error) {
-	info := &callInfo{method: c.method, idempotent: c.method != http.MethodPost}
+	info := &callInfo{method: c.method, idempotent: c.method != http.MethodPost && !c.notIdempotent}
 	if c.url != "" {
 		u, err := url.Parse(c.url)
 		if err != nil || !u.IsAbs() || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -195,6 +201,9 @@ func (p *pipeline) apiError(info *callInfo, resp *http.Response) error {
 	if resp.Request == nil || resp.Request.URL.Host == info.host {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		p.parseError(e, body)
+	}
+	if p.wrapError != nil {
+		return p.wrapError(e)
 	}
 	return e
 }
