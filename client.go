@@ -42,6 +42,12 @@ type Client struct {
 	TaskResults *TaskResultsService
 	// Organizations reads an organization's entitlement set and module test settings.
 	Organizations *OrganizationsService
+	// PolicyChecks lists, reads, waits on and overrides the policy checks of runs and
+	// streams their output, on HCP Terraform (/api/v2) and Scalr (/api/iacp/v3).
+	PolicyChecks *PolicyChecksService
+	// TestConfigurations turns OIDC dynamic credentials for registry module tests on
+	// and off (/registry-modules/…/test-configuration).
+	TestConfigurations *TestConfigurationsService
 }
 
 // service is the value every service type is converted from.
@@ -128,6 +134,8 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.TaskStages = (*TaskStagesService)(&c.common)
 	c.TaskResults = (*TaskResultsService)(&c.common)
 	c.Organizations = (*OrganizationsService)(&c.common)
+	c.PolicyChecks = (*PolicyChecksService)(&c.common)
+	c.TestConfigurations = (*TestConfigurationsService)(&c.common)
 	return c, nil
 }
 
@@ -253,6 +261,49 @@ func WithRetryPolicy(p RetryPolicy) Option {
 		s.retry = p
 		return nil
 	}
+}
+
+// ScalrBasePath is the path prefix of Scalr's API, version 3.
+const ScalrBasePath = "/api/iacp/v3/"
+
+// WithScalr points the client at a Scalr account: https://<account>.scalr.io with the
+// base path /api/iacp/v3/. Authentication (a Bearer token), errors and pagination work
+// as with HCP Terraform. account must be a DNS label (letters, digits and inner
+// hyphens, at most 63). A later WithAddress replaces the host and keeps the base path,
+// for a self-hosted Scalr or a test server.
+func WithScalr(account string) Option {
+	return func(s *settings) error {
+		if !isDNSLabel(account) {
+			return invalidArg("Scalr account", "must be a DNS label: 1 to 63 letters, digits or inner hyphens")
+		}
+		s.address = "https://" + strings.ToLower(account) + ".scalr.io"
+		s.basePath = ScalrBasePath
+		return nil
+	}
+}
+
+// WithScalrPreview sends "Prefer: profile=preview" with every request, which Scalr's
+// preview API documents as required. The current public API answers without it, so it
+// is an opt-in.
+func WithScalrPreview() Option {
+	return func(s *settings) error {
+		s.headers.Set("Prefer", "profile=preview")
+		return nil
+	}
+}
+
+// isDNSLabel reports whether s is one host name label (RFC 1123).
+func isDNSLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // FromEnv reads TFE_TOKEN and TFE_ADDRESS (the variables go-tfe and the Terraform
