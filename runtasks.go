@@ -2,8 +2,10 @@ package tfc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"iter"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -642,4 +644,132 @@ func workspaceRunTaskFromWire(r *resource[workspaceTaskAttrs, workspaceTaskRels]
 		}
 	}
 	return wt
+}
+
+// VerificationAccessToken is the access token of the test request the service sends
+// when a run task is created or its URL or key change. It is never valid; the request
+// must be answered 200 and not called back.
+const VerificationAccessToken = "test-token"
+
+// RunTaskRequest is what the service POSTs to a run task's URL (payload_version 1, plain
+// JSON). Unknown fields are ignored, so newer payloads still decode.
+//
+// It holds a Secret access token and a callback URL that may carry a credential, so
+// String, GoString and LogValue describe it by run, task result, stage and workspace
+// only, and JSON marshalling writes the token as "[redacted]" and the callback URL
+// without its query. To move a delivery through a queue, move the signed raw body
+// instead (see Job).
+type RunTaskRequest struct {
+	PayloadVersion int   `json:"payload_version"`
+	Stage          Stage `json:"stage"`
+	// AccessToken authorises the callback and the plan and configuration downloads of
+	// this task result, and nothing else. It expires with the task result.
+	AccessToken  Secret              `json:"access_token"`
+	Capabilities RunTaskCapabilities `json:"capabilities"`
+
+	ConfigurationVersionID string `json:"configuration_version_id"`
+	// ConfigurationVersionDownloadURL is nil when the configuration cannot be
+	// downloaded.
+	ConfigurationVersionDownloadURL *string `json:"configuration_version_download_url"`
+	// PlanJSONAPIURL is set at the stages that have a plan: post_plan, pre_apply and
+	// post_apply.
+	PlanJSONAPIURL string `json:"plan_json_api_url"`
+	IsSpeculative  bool   `json:"is_speculative"`
+
+	OrganizationName string `json:"organization_name"`
+	RunAppURL        string `json:"run_app_url"`
+	// RunCreatedAt is zero when the service sends a value that is not a time (the
+	// verification request carries placeholders).
+	RunCreatedAt time.Time `json:"run_created_at"`
+	RunCreatedBy string    `json:"run_created_by"`
+	RunID        string    `json:"run_id"`
+	RunMessage   string    `json:"run_message"`
+
+	TaskResultCallbackURL      string           `json:"task_result_callback_url"`
+	TaskResultEnforcementLevel EnforcementLevel `json:"task_result_enforcement_level"`
+	TaskResultID               string           `json:"task_result_id"`
+
+	// The VCS fields are nil when the workspace has no repository or the run did not come
+	// from one.
+	VCSBranch         *string `json:"vcs_branch"`
+	VCSCommitHash     *string `json:"vcs_commit_hash"`
+	VCSCommitURL      *string `json:"vcs_commit_url"`
+	VCSPullRequestURL *string `json:"vcs_pull_request_url"`
+	VCSRepoURL        *string `json:"vcs_repo_url"`
+
+	WorkspaceAppURL           string `json:"workspace_app_url"`
+	WorkspaceID               string `json:"workspace_id"`
+	WorkspaceName             string `json:"workspace_name"`
+	WorkspaceWorkingDirectory string `json:"workspace_working_directory"`
+
+	// The project fields appear in newer payloads.
+	ProjectID     string `json:"project_id"`
+	ProjectName   string `json:"project_name"`
+	ProjectAppURL string `json:"project_app_url"`
+}
+
+// RunTaskCapabilities are what the service accepts in the callback.
+type RunTaskCapabilities struct {
+	// Outcomes is true when the callback may carry detailed outcomes.
+	Outcomes bool `json:"outcomes"`
+}
+
+// IsVerification reports whether r is the test request sent when a run task is created
+// or changed (access token "test-token", stage "test").
+func (r *RunTaskRequest) IsVerification() bool {
+	return r.AccessToken == VerificationAccessToken || r.Stage == StageTest
+}
+
+// UnmarshalJSON decodes the payload leniently: run_created_at may be any string, and
+// the capabilities object is also read under the misspelling "capabilitites" that some
+// documentation and go-tfe used.
+func (r *RunTaskRequest) UnmarshalJSON(data []byte) error {
+	type plain RunTaskRequest
+	var wire struct {
+		plain
+		RunCreatedAt string               `json:"run_created_at"`
+		Misspelled   *RunTaskCapabilities `json:"capabilitites"`
+	}
+	if err := json.Unmarshal(data, &wire); err != nil {
+		return err
+	}
+	*r = RunTaskRequest(wire.plain)
+	r.RunCreatedAt, _ = time.Parse(time.RFC3339Nano, wire.RunCreatedAt)
+	if wire.Misspelled != nil && !r.Capabilities.Outcomes {
+		r.Capabilities = *wire.Misspelled
+	}
+	return nil
+}
+
+// MarshalJSON writes the request for display: the access token as "[redacted]" and the
+// callback URL without its query, which may carry a credential.
+func (r RunTaskRequest) MarshalJSON() ([]byte, error) {
+	type plain RunTaskRequest
+	p := plain(r)
+	if u, err := url.Parse(p.TaskResultCallbackURL); err == nil && u.RawQuery != "" {
+		u.RawQuery = ""
+		p.TaskResultCallbackURL = u.String()
+	}
+	return json.Marshal(p)
+}
+
+// String describes the request without its secrets.
+func (r RunTaskRequest) String() string {
+	return fmt.Sprintf("run task request (run %s, task result %s, stage %s, workspace %s/%s)",
+		r.RunID, r.TaskResultID, r.Stage, r.OrganizationName, r.WorkspaceName)
+}
+
+// GoString is String, so that %#v cannot reach the token or the callback URL.
+func (r RunTaskRequest) GoString() string { return r.String() }
+
+// LogValue logs the request as its identifying fields only.
+func (r RunTaskRequest) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("run_id", r.RunID),
+		slog.String("task_result_id", r.TaskResultID),
+		slog.String("stage", string(r.Stage)),
+		slog.String("organization", r.OrganizationName),
+		slog.String("workspace", r.WorkspaceName),
+		slog.String("workspace_id", r.WorkspaceID),
+	)
 }
