@@ -2,9 +2,13 @@ package tfc
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // TaskStagesService reads the task stages of runs and overrides failed ones. A run has
@@ -364,4 +368,234 @@ func taskResultFromWire(r *resource[taskResultAttrs, taskResultRels], _ *include
 		CreatedAt:                     a.CreatedAt,
 		UpdatedAt:                     a.UpdatedAt,
 	}
+}
+
+// TaskResultUpdate is what a run task integration reports for a task result: the
+// callback body. A check returns one with status passed or failed; progress updates
+// are running.
+type TaskResultUpdate struct {
+	// Status is running, passed or failed. passed and failed are final.
+	Status TaskResultStatus
+	// Message is shown on the run page. Longer than MaxMessageLength characters, it is
+	// cut at a character boundary and ends with "…".
+	Message string
+	// URL links to details, at most MaxURLLength characters, http or https.
+	URL string
+	// Outcomes are detailed findings, sent only when the request's
+	// capabilities.outcomes is true.
+	Outcomes []Outcome
+}
+
+// Passed returns a passing result with message.
+func Passed(message string) TaskResultUpdate {
+	return TaskResultUpdate{Status: TaskResultPassed, Message: message}
+}
+
+// Failed returns a failing result with message.
+func Failed(message string) TaskResultUpdate {
+	return TaskResultUpdate{Status: TaskResultFailed, Message: message}
+}
+
+// Outcome is one detailed finding of a run task (wire type "task-result-outcomes").
+type Outcome struct {
+	// ID identifies the finding in the integration, 1 to 64 characters; it need not be
+	// unique.
+	ID string
+	// Description is a one-line summary, 1 to 1000 characters.
+	Description string
+	// Body is optional Markdown detail, at most 5 MB.
+	Body string
+	// URL optionally links to the finding, http or https, at most 500 characters.
+	URL string
+	// Tags group labels under headers; "Status" and "Severity" get special rendering.
+	// At most 10 headers, each with 1 to 32 labels.
+	Tags map[string][]Tag
+}
+
+// Tag is a label under an outcome's tag header.
+type Tag struct {
+	// Label is 1 to 32 characters.
+	Label string `json:"label"`
+	// Level colours the label; empty means none.
+	Level TagLevel `json:"level,omitempty"`
+}
+
+// TagLevel is how a tag is rendered.
+type TagLevel string
+
+// Tag levels.
+const (
+	TagNone    TagLevel = "none"
+	TagInfo    TagLevel = "info"
+	TagWarning TagLevel = "warning"
+	TagError   TagLevel = "error"
+)
+
+// Limits of the callback body, from the service's documentation and schemas.
+const (
+	MaxMessageLength     = 1000
+	MaxURLLength         = 500
+	MaxOutcomes          = 250
+	MaxOutcomeIDLength   = 64
+	MaxDescriptionLength = 1000
+	MaxOutcomeBodyBytes  = 5 << 20
+	MaxTagHeaders        = 10
+	MaxTagsPerHeader     = 32
+	MaxTagLabelLength    = 32
+)
+
+// Callback reports a task result to the service, for integrations that run the check
+// somewhere other than a Receiver.
+//
+// PATCH task_result_callback_url (used exactly as given) with
+// "Authorization: Bearer <access token>" and a JSON:API task-results body. It needs no
+// API token on the client. outcomes says whether the request's capabilities.outcomes
+// was true; without it, update.Outcomes are not sent. Retried on 429, 5xx and
+// transport errors within ctx. The service answers 401 for a bad or expired token,
+// 422 for a body it rejects, and 409 when the result is already final; each is an
+// *APIError (ErrUnauthorized, ErrUnprocessable, ErrConflict).
+func (s *TaskResultsService) Callback(ctx context.Context, callbackURL string, accessToken Secret, outcomes bool, update TaskResultUpdate) error {
+	if callbackURL == "" {
+		return invalidArg("task_result_callback_url", "must not be empty")
+	}
+	if accessToken == "" {
+		return invalidArg("access token", "must not be empty")
+	}
+	body, err := update.body(outcomes)
+	if err != nil {
+		return err
+	}
+	c := call{method: http.MethodPatch, url: callbackURL, urlName: "task_result_callback_url", token: accessToken, body: body}
+	return s.client.do(ctx, c, nil)
+}
+
+// body validates the update and builds the callback document. The message is cut to
+// its limit; anything else out of bounds is an *ArgumentError.
+func (u TaskResultUpdate) body(withOutcomes bool) (any, error) {
+	switch u.Status {
+	case TaskResultRunning, TaskResultPassed, TaskResultFailed:
+	default:
+		return nil, invalidArg("status", `must be "running", "passed" or "failed"`)
+	}
+	if err := checkLinkURL("url", u.URL); err != nil {
+		return nil, err
+	}
+	attrs := callbackAttrs{Status: u.Status, Message: truncate(u.Message, MaxMessageLength), URL: u.URL}
+	var rels callbackRels
+	if withOutcomes && len(u.Outcomes) > 0 {
+		if err := validateOutcomes(u.Outcomes); err != nil {
+			return nil, err
+		}
+		rels.Outcomes = &outcomesRel{Data: make([]resource[outcomeAttrs, noRelationships], len(u.Outcomes))}
+		for i, o := range u.Outcomes {
+			rels.Outcomes.Data[i] = resource[outcomeAttrs, noRelationships]{
+				Type: typeTaskResultOutcomes,
+				Attributes: outcomeAttrs{OutcomeID: o.ID, Description: o.Description, Body: o.Body,
+					URL: o.URL, Tags: o.Tags},
+			}
+		}
+	}
+	return newResource(typeTaskResults, attrs, rels), nil
+}
+
+func validateOutcomes(outcomes []Outcome) error {
+	if len(outcomes) > MaxOutcomes {
+		return invalidArg("outcomes", fmt.Sprintf("at most %d are accepted, got %d", MaxOutcomes, len(outcomes)))
+	}
+	for i, o := range outcomes {
+		name := fmt.Sprintf("outcome %d", i)
+		switch n := utf8.RuneCountInString(o.ID); {
+		case n == 0 || n > MaxOutcomeIDLength:
+			return invalidArg(name+" ID", fmt.Sprintf("must be 1 to %d characters", MaxOutcomeIDLength))
+		}
+		switch n := utf8.RuneCountInString(o.Description); {
+		case n == 0 || n > MaxDescriptionLength:
+			return invalidArg(name+" description", fmt.Sprintf("must be 1 to %d characters", MaxDescriptionLength))
+		}
+		if len(o.Body) > MaxOutcomeBodyBytes {
+			return invalidArg(name+" body", "must be at most 5 MB")
+		}
+		if err := checkLinkURL(name+" URL", o.URL); err != nil {
+			return err
+		}
+		if len(o.Tags) > MaxTagHeaders {
+			return invalidArg(name+" tags", fmt.Sprintf("at most %d headers are accepted", MaxTagHeaders))
+		}
+		for header, tags := range o.Tags {
+			if strings.TrimSpace(header) == "" {
+				return invalidArg(name+" tags", "a header is empty")
+			}
+			if len(tags) == 0 || len(tags) > MaxTagsPerHeader {
+				return invalidArg(name+" tags", fmt.Sprintf("header %q must have 1 to %d labels", header, MaxTagsPerHeader))
+			}
+			for _, t := range tags {
+				if n := utf8.RuneCountInString(t.Label); n == 0 || n > MaxTagLabelLength {
+					return invalidArg(name+" tags", fmt.Sprintf("labels under %q must be 1 to %d characters", header, MaxTagLabelLength))
+				}
+				switch t.Level {
+				case "", TagNone, TagInfo, TagWarning, TagError:
+				default:
+					return invalidArg(name+" tags", fmt.Sprintf("level %q is not none, info, warning or error", t.Level))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkLinkURL accepts "" or an absolute http(s) URL of at most MaxURLLength characters:
+// the run page renders anything else badly.
+func checkLinkURL(name, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if utf8.RuneCountInString(raw) > MaxURLLength {
+		return invalidArg(name, fmt.Sprintf("must be at most %d characters", MaxURLLength))
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalidArg(name, "must be an absolute http(s) URL")
+	}
+	return nil
+}
+
+// truncate cuts s to at most n characters, at a character boundary, ending with "…"
+// when it cut.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, count := 0, 0
+	for j := range s {
+		if count == n-1 {
+			i = j
+			break
+		}
+		count++
+	}
+	return s[:i] + "…"
+}
+
+const typeTaskResultOutcomes = "task-result-outcomes"
+
+type callbackAttrs struct {
+	Status  TaskResultStatus `json:"status"`
+	Message string           `json:"message,omitempty"`
+	URL     string           `json:"url,omitempty"`
+}
+
+type callbackRels struct {
+	Outcomes *outcomesRel `json:"outcomes,omitempty"`
+}
+
+type outcomesRel struct {
+	Data []resource[outcomeAttrs, noRelationships] `json:"data"`
+}
+
+type outcomeAttrs struct {
+	OutcomeID   string           `json:"outcome-id"`
+	Description string           `json:"description"`
+	Body        string           `json:"body,omitempty"`
+	URL         string           `json:"url,omitempty"`
+	Tags        map[string][]Tag `json:"tags,omitempty"`
 }
