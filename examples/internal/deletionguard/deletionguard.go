@@ -1,0 +1,141 @@
+// Package deletionguard is the check of the runtask-server example, shared with the
+// quickstart: it fails a run whose plan deletes any resource, plainly or by replacing
+// it, and passes any other run with the plan's summary.
+package deletionguard
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/tfkit/tfc"
+)
+
+// Deletion is a resource the plan deletes.
+type Deletion struct {
+	Address string
+	// Replaced is true when the resource is deleted to be created again.
+	Replaced bool
+}
+
+// Summary counts a plan's changes the way `terraform plan` does (a replacement counts
+// as one to add and one to destroy) and lists every deletion.
+type Summary struct {
+	Add, Change, Destroy int
+	Deletions            []Deletion
+}
+
+// Analyze summarises the resource changes of plan.
+func Analyze(plan *tfjson.Plan) Summary {
+	var s Summary
+	for _, rc := range plan.ResourceChanges {
+		if rc == nil || rc.Change == nil || rc.Mode == tfjson.DataResourceMode {
+			continue
+		}
+		a := rc.Change.Actions
+		switch {
+		case a.Replace():
+			s.Add++
+			s.Destroy++
+			s.Deletions = append(s.Deletions, Deletion{Address: rc.Address, Replaced: true})
+		case a.Delete():
+			s.Destroy++
+			s.Deletions = append(s.Deletions, Deletion{Address: rc.Address})
+		case a.Create():
+			s.Add++
+		case a.Update():
+			s.Change++
+		}
+	}
+	return s
+}
+
+// Check is the deletion guard as a tfc.CheckFunc.
+func Check(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
+	if !d.Request.Stage.HasPlan() {
+		return tfc.Passed(fmt.Sprintf("No plan yet at %s: nothing to check.", d.Request.Stage)), nil
+	}
+	if err := d.Progress(ctx, "Reading the plan."); err != nil {
+		return tfc.TaskResultUpdate{}, err
+	}
+	plan, err := d.Plan(ctx)
+	if err != nil {
+		return tfc.TaskResultUpdate{}, err
+	}
+	return Result(Analyze(plan), d.Request.Capabilities.Outcomes), nil
+}
+
+// Result turns a summary into the task result: failed, naming every deleted address
+// (and one outcome each when the service accepts outcomes), or passed with the counts.
+func Result(s Summary, withOutcomes bool) tfc.TaskResultUpdate {
+	counts := fmt.Sprintf("Plan: %d to add, %d to change, %d to destroy.", s.Add, s.Change, s.Destroy)
+	if len(s.Deletions) == 0 {
+		return tfc.Passed(counts + " Nothing is deleted.")
+	}
+	names := make([]string, len(s.Deletions))
+	for i, del := range s.Deletions {
+		names[i] = del.Address
+		if del.Replaced {
+			names[i] += " (replaced)"
+		}
+	}
+	noun := "resource would be deleted"
+	if len(s.Deletions) > 1 {
+		noun = "resources would be deleted"
+	}
+	u := tfc.Failed(fmt.Sprintf("%d %s: %s. %s", len(s.Deletions), noun, strings.Join(names, ", "), counts))
+	if withOutcomes {
+		u.Outcomes = outcomes(s.Deletions)
+	}
+	return u
+}
+
+// outcomes makes one outcome per deletion, within the service's limit of 250 outcomes:
+// past it, the last outcome says how many more there are.
+func outcomes(dels []Deletion) []tfc.Outcome {
+	out := make([]tfc.Outcome, 0, min(len(dels), tfc.MaxOutcomes))
+	for i, del := range dels {
+		if i == tfc.MaxOutcomes-1 && len(dels) > tfc.MaxOutcomes {
+			out = append(out, tfc.Outcome{ID: "DELETIONS-MORE",
+				Description: fmt.Sprintf("%d more resources would be deleted; see the run's plan.", len(dels)-i),
+				Tags:        map[string][]tfc.Tag{"Severity": {{Label: "High", Level: tfc.TagError}}}})
+			break
+		}
+		action, what := "Delete", "deleted"
+		if del.Replaced {
+			action, what = "Replace", "deleted and created again"
+		}
+		id := del.Address
+		if len(id) > tfc.MaxOutcomeIDLength {
+			id = id[:tfc.MaxOutcomeIDLength]
+		}
+		out = append(out, tfc.Outcome{
+			ID:          id,
+			Description: fmt.Sprintf("%s would be %s.", del.Address, what),
+			Body:        fmt.Sprintf("The plan %ss `%s`. This guard refuses plans that delete resources: change the configuration, or override the task stage if the deletion is intended.", strings.ToLower(action), del.Address),
+			Tags: map[string][]tfc.Tag{
+				"Severity": {{Label: "High", Level: tfc.TagError}},
+				"Action":   {{Label: action, Level: tfc.TagWarning}},
+			},
+		})
+	}
+	return out
+}
+
+// NewServer returns an http.Server for handler at addr with timeouts fit for a
+// receiver on the internet: slow or stalled clients cannot hold connections.
+func NewServer(addr string, handler http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}

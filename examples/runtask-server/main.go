@@ -1,0 +1,102 @@
+// Command runtask-server is a run task integration for HCP Terraform and Terraform
+// Enterprise: a deletion guard. At a stage with a plan it fails the run when any
+// resource would be deleted (plainly or by a replacement), naming each one, and passes
+// otherwise with the plan's summary; at pre_plan it passes.
+//
+//	RUN_TASK_HMAC_KEY=… go run ./examples/runtask-server -addr 0.0.0.0:8080
+//
+// Deliveries are served at /. The HMAC key (the run task's hmac-key) comes from the
+// environment variable RUN_TASK_HMAC_KEY and is required unless -insecure-no-hmac is
+// given. -allowed-host restricts the hosts deliveries may name (for example
+// app.terraform.io). On SIGINT or SIGTERM it stops accepting and finishes what is in
+// flight.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tfkit/tfc"
+	"github.com/tfkit/tfc/examples/internal/deletionguard"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "runtask-server:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends. ready, if not nil, receives the listening address.
+func run(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("runtask-server", flag.ContinueOnError)
+	fs.SetOutput(logOut)
+	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on")
+	insecure := fs.Bool("insecure-no-hmac", false, "accept unsigned deliveries (local testing only)")
+	allowed := fs.String("allowed-host", "", "comma-separated `hosts` deliveries may name, e.g. app.terraform.io")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(logOut, nil))
+
+	opts := []tfc.ReceiverOption{tfc.WithReceiverLogger(logger)}
+	switch key := getenv("RUN_TASK_HMAC_KEY"); {
+	case key != "":
+		opts = append(opts, tfc.WithHMACKeys(tfc.Secret(key)))
+	case *insecure:
+		opts = append(opts, tfc.AllowUnsignedDeliveries())
+	default:
+		return errors.New("RUN_TASK_HMAC_KEY is not set (or pass -insecure-no-hmac for local testing)")
+	}
+	if *allowed != "" {
+		opts = append(opts, tfc.WithAllowedHosts(strings.Split(*allowed, ",")...))
+	}
+	receiver, err := tfc.NewReceiver(deletionguard.Check, opts...)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := deletionguard.NewServer(*addr, receiver)
+	logger.Info("deletion guard listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := receiver.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
