@@ -147,7 +147,9 @@ func (f *fakeService) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 // accessTokenFor is the per-delivery access token the fake hands out.
-func accessTokenFor(taskResultID string) string { return "at-" + taskResultID + "-4QEuyyxug1f2rw.atlasv1" }
+func accessTokenFor(taskResultID string) string {
+	return "at-" + taskResultID + "-4QEuyyxug1f2rw.atlasv1"
+}
 
 // request builds a delivery for task result id at stage, shaped like the documented
 // post_plan payload, with every URL on the fake's API host.

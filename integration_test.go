@@ -605,7 +605,10 @@ func TestReceiverExecutor(t *testing.T) {
 	f := newFakeService(t, testHMACKey)
 	q := &queue{jobs: make(chan Job, 4)}
 	var ran atomic.Int64
-	check := func(context.Context, *Delivery) (TaskResultUpdate, error) { ran.Add(1); return Passed("by a worker"), nil }
+	check := func(context.Context, *Delivery) (TaskResultUpdate, error) {
+		ran.Add(1)
+		return Passed("by a worker"), nil
+	}
 	_, front := newTestReceiver(t, f, check, WithExecutor(q))
 	worker, _ := newTestReceiver(t, f, check)
 
