@@ -28,6 +28,19 @@
 //		fmt.Println(task.ID, task.Name)
 //	}
 //
+// # Run task integrations
+//
+// NewReceiver returns an http.Handler that verifies run task deliveries, answers them
+// at once, runs a CheckFunc in the background with heartbeats and a deadline, and
+// reports exactly one final result. Sign, VerifySignature and TaskResultsService.Callback
+// serve integrations that bring their own server.
+//
+// # Other APIs
+//
+// The same Client reads and overrides policy checks (WithScalr points it at Scalr) and
+// configures OIDC for registry module tests. NewCTSClient (CTSFromEnv) talks to a
+// Consul-Terraform-Sync daemon over plain JSON with the same retries and errors.
+//
 // # Secrets
 //
 // Tokens and keys are held as Secret, which prints and marshals as "[redacted]". Logs
