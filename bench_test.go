@@ -1,7 +1,6 @@
 package tfc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,23 +12,6 @@ import (
 	"testing"
 	"time"
 )
-
-// BenchmarkDecodeRunTaskPage decodes a 100-item run task list page, as List does after
-// the response arrives.
-func BenchmarkDecodeRunTaskPage(b *testing.B) {
-	body := runTaskPageJSON(100, 1, 100, nil)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var doc document[[]resource[runTaskAttrs, runTaskRels]]
-		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&doc); err != nil {
-			b.Fatal(err)
-		}
-		if page := pageFromDoc(&doc, runTaskFromWire); len(page.Items) != 100 {
-			b.Fatal(len(page.Items))
-		}
-	}
-}
 
 // BenchmarkLoopbackRead compares a full RunTasks.Read over loopback with the floor: a
 // bare net/http request decoded with encoding/json into the same wire struct.

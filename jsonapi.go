@@ -1,10 +1,11 @@
 package tfc
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/tfkit/tfc/internal/jsonscan"
 )
 
 // The JSON:API envelopes, on encoding/json. Each resource file declares the wire form
@@ -93,25 +94,9 @@ type links struct {
 // link is a JSON:API link: a URL string, or a link object whose href is used.
 type link string
 
+// UnmarshalJSON reads a link (see decode) for the encoding/json path.
 func (l *link) UnmarshalJSON(data []byte) error {
-	switch {
-	case bytes.Equal(data, []byte("null")):
-		*l = ""
-		return nil
-	case len(data) > 0 && data[0] == '{':
-		var obj struct {
-			Href string `json:"href"`
-		}
-		if err := json.Unmarshal(data, &obj); err != nil {
-			return err
-		}
-		*l = link(obj.Href)
-		return nil
-	}
-	var s string
-	err := json.Unmarshal(data, &s)
-	*l = link(s)
-	return err
+	return scanWith(data, l.decode)
 }
 
 // included is a member of a document's "included" array, kept raw until a resource file
@@ -165,10 +150,10 @@ func (in *includes) find(typ, id string) *included {
 // not decode is skipped rather than failing the whole response: it is extra data.
 func decodeIncluded[A, R any](inc *included) (resource[A, R], bool) {
 	r := resource[A, R]{Type: inc.Type, ID: inc.ID}
-	if len(inc.Attributes) > 0 && json.Unmarshal(inc.Attributes, &r.Attributes) != nil {
+	if len(inc.Attributes) > 0 && !decodeRaw(inc.Attributes, &r.Attributes) {
 		return r, false
 	}
-	if len(inc.Relationships) > 0 && json.Unmarshal(inc.Relationships, &r.Relationships) != nil {
+	if len(inc.Relationships) > 0 && !decodeRaw(inc.Relationships, &r.Relationships) {
 		return r, false
 	}
 	return r, true
@@ -187,21 +172,17 @@ func (t StatusTimestamps) At(status string) (time.Time, bool) {
 // UnmarshalJSON keeps every well-formed timestamp and skips the rest, so one odd value
 // does not fail a whole response.
 func (t *StatusTimestamps) UnmarshalJSON(data []byte) error {
-	var raw map[string]*string
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
-	}
-	m := make(StatusTimestamps, len(raw))
-	for k, v := range raw {
-		if v == nil {
-			continue
-		}
-		if ts, err := time.Parse(time.RFC3339Nano, *v); err == nil {
-			m[k] = ts
-		}
-	}
-	*t = m
-	return nil
+	return scanWith(data, func(d *jsonscan.Decoder) { decodeTimestamps(d, t) })
+}
+
+// scanWith runs a field decoder over data, for the UnmarshalJSON methods that share
+// their logic with the fast path.
+func scanWith(data []byte, decode func(*jsonscan.Decoder)) error {
+	d := scanners.Get().(*jsonscan.Decoder)
+	defer scanners.Put(d)
+	d.Reset(data)
+	decode(d)
+	return d.End()
 }
 
 // millis is a duration the service sends as integer milliseconds.

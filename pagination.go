@@ -112,11 +112,18 @@ func allItems[T any](ctx context.Context, lo ListOptions, fetch func(context.Con
 
 // listPage GETs one page of resources at path and converts each with conv.
 func listPage[A, R, T any](ctx context.Context, p *pipeline, path string, query any, conv func(*resource[A, R], *includes) T) (*Page[T], error) {
-	var doc document[[]resource[A, R]]
-	if err := p.do(ctx, call{method: http.MethodGet, path: path, query: query}, &doc); err != nil {
-		return nil, err
-	}
-	return pageFromDoc(&doc, conv), nil
+	var page *Page[T]
+	err := p.withBody(ctx, call{method: http.MethodGet, path: path, query: query}, func(body []byte) error {
+		var doc document[[]resource[A, R]]
+		if body != nil {
+			if err := decodeDocument(body, &doc, decodeResourceList[A, R]); err != nil {
+				return err
+			}
+		}
+		page = pageFromDoc(&doc, conv)
+		return nil
+	})
+	return page, err
 }
 
 // pageFromDoc converts a decoded list document into a Page.
@@ -134,17 +141,27 @@ func pageFromDoc[A, R, T any](doc *document[[]resource[A, R]], conv func(*resour
 	return &Page[T]{Items: ptrs, Pagination: doc.Meta.pagination()}
 }
 
-// readOne sends c and converts the single resource of the response with conv.
+// readOne sends c and converts the single resource of the response with conv (a 204
+// No Content converts the zero resource).
 func readOne[A, R, T any](ctx context.Context, p *pipeline, c call, conv func(*resource[A, R], *includes) T) (*T, error) {
-	var doc document[resource[A, R]]
-	if err := p.do(ctx, c, &doc); err != nil {
+	var v T
+	err := p.withBody(ctx, c, func(body []byte) error {
+		var doc document[resource[A, R]]
+		if body != nil {
+			if err := decodeDocument(body, &doc, decodeResource[A, R]); err != nil {
+				return err
+			}
+		}
+		var inc *includes
+		if len(doc.Included) > 0 {
+			inc = newIncludes(doc.Included)
+		}
+		v = conv(&doc.Data, inc)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	var inc *includes
-	if len(doc.Included) > 0 {
-		inc = newIncludes(doc.Included)
-	}
-	v := conv(&doc.Data, inc)
 	return &v, nil
 }
 

@@ -1,6 +1,7 @@
 package tfc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-querystring/query"
@@ -101,6 +103,46 @@ func (p *pipeline) do(ctx context.Context, c call, out any) error {
 		return fmt.Errorf("tfc: %s %s: decoding the response: %w", info.method, info.path, err)
 	}
 	return nil
+}
+
+// withBody sends c and hands the successful response's body, read whole into a pooled
+// buffer, to use (nil for 204 No Content). The buffer is reused once use returns, so
+// use must finish with it: decode and convert, keep nothing that aliases it.
+func (p *pipeline) withBody(ctx context.Context, c call, use func(body []byte) error) error {
+	resp, info, err := p.send(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer drainAndClose(resp.Body)
+	if resp.StatusCode == http.StatusNoContent {
+		return use(nil)
+	}
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer releaseBuffer(buf)
+	buf.Reset()
+	if resp.ContentLength > 0 && resp.ContentLength <= maxResponseBody {
+		buf.Grow(int(resp.ContentLength))
+	}
+	if _, err := buf.ReadFrom(&cappedReader{r: resp.Body, n: maxResponseBody}); err != nil {
+		return fmt.Errorf("tfc: %s %s: reading the response: %w", info.method, info.path, err)
+	}
+	if buf.Len() == 0 {
+		return fmt.Errorf("tfc: %s %s: the response (%s) has no body", info.method, info.path, resp.Status)
+	}
+	if err := use(buf.Bytes()); err != nil {
+		return fmt.Errorf("tfc: %s %s: decoding the response: %w", info.method, info.path, err)
+	}
+	return nil
+}
+
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// releaseBuffer pools buf unless it grew large: one huge response should not pin its
+// memory for the life of the process.
+func releaseBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= 1<<20 {
+		bodyBuffers.Put(buf)
+	}
 }
 
 // send runs c through the pipeline and returns the successful (2xx) response with its
