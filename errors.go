@@ -276,8 +276,11 @@ func clean(s string) string {
 			continue
 		}
 		if space {
-			b.WriteByte(' ')
 			space = false
+			if n < maxMessage-1 {
+				b.WriteByte(' ')
+				n++
+			}
 		}
 		if n == maxMessage {
 			b.WriteString("…")
@@ -289,6 +292,15 @@ func clean(s string) string {
 	return b.String()
 }
 
+// indexFold finds the ASCII lowercase sub in s ignoring ASCII case. Only ASCII is
+// folded, so byte offsets in the folded copy are offsets in s (strings.ToLower can
+// change the length of non-ASCII text).
 func indexFold(s, sub string) int {
-	return strings.Index(strings.ToLower(s), sub)
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return bytes.Index(b, []byte(sub))
 }
