@@ -211,15 +211,7 @@ func (l *link) decode(d *jsonscan.Decoder) {
 		*l = ""
 	case '{':
 		var href string
-		if d.Object() {
-			for d.More() {
-				if string(d.Key()) == "href" {
-					setString(d, &href)
-				} else {
-					d.Skip()
-				}
-			}
-		}
+		onlyKey(d, "href", func() { setString(d, &href) })
 		*l = link(href)
 	default:
 		setString(d, (*string)(l))
@@ -412,6 +404,21 @@ func decodeStages(d *jsonscan.Decoder, p *[]Stage) {
 		s = append(s, st)
 	}
 	*p = s
+}
+
+// onlyKey reads an object and hands the value of key to read, skipping every other
+// member; null leaves everything alone.
+func onlyKey(d *jsonscan.Decoder, key string, read func()) {
+	if !d.Object() {
+		return
+	}
+	for d.More() {
+		if string(d.Key()) == key {
+			read()
+		} else {
+			d.Skip()
+		}
+	}
 }
 
 func internString(d *jsonscan.Decoder) string {
@@ -672,15 +679,7 @@ func (a *taskStageAttrs) decodeFields(d *jsonscan.Decoder) {
 				}
 			}
 		case "actions":
-			if d.Object() {
-				for d.More() {
-					if string(d.Key()) == "is-overridable" {
-						setBool(d, &a.Actions.IsOverridable)
-					} else {
-						d.Skip()
-					}
-				}
-			}
+			onlyKey(d, "is-overridable", func() { setBool(d, &a.Actions.IsOverridable) })
 		case "created-at":
 			setTime(d, &a.CreatedAt)
 		case "updated-at":
@@ -795,16 +794,7 @@ func (a *taskResultAttrs) decodeFields(d *jsonscan.Decoder) {
 }
 
 func (r *taskResultRels) decodeFields(d *jsonscan.Decoder) {
-	if !d.Object() {
-		return
-	}
-	for d.More() {
-		if string(d.Key()) == "task-stage" {
-			decodeToOne(d, &r.TaskStage)
-		} else {
-			d.Skip()
-		}
-	}
+	onlyKey(d, "task-stage", func() { decodeToOne(d, &r.TaskStage) })
 }
 
 func (a *policyCheckAttrs) decodeFields(d *jsonscan.Decoder) {
@@ -822,25 +812,9 @@ func (a *policyCheckAttrs) decodeFields(d *jsonscan.Decoder) {
 		case "result":
 			a.decodeResult(d)
 		case "actions":
-			if d.Object() {
-				for d.More() {
-					if string(d.Key()) == "is-overridable" {
-						setBoolPtr(d, &a.Actions.IsOverridable)
-					} else {
-						d.Skip()
-					}
-				}
-			}
+			onlyKey(d, "is-overridable", func() { setBoolPtr(d, &a.Actions.IsOverridable) })
 		case "permissions":
-			if d.Object() {
-				for d.More() {
-					if string(d.Key()) == "can-override" {
-						setBoolPtr(d, &a.Permissions.CanOverride)
-					} else {
-						d.Skip()
-					}
-				}
-			}
+			onlyKey(d, "can-override", func() { setBoolPtr(d, &a.Permissions.CanOverride) })
 		default:
 			d.Skip()
 		}
@@ -929,14 +903,107 @@ func decodePolicies(d *jsonscan.Decoder, p *[]PolicyCheckPolicy) {
 }
 
 func (r *policyCheckRels) decodeFields(d *jsonscan.Decoder) {
+	onlyKey(d, "run", func() { decodeToOne(d, &r.Run) })
+}
+
+// decodeFields reads a run task request. The receiver decodes every delivery with it.
+func (r *RunTaskRequest) decodeFields(d *jsonscan.Decoder) {
 	if !d.Object() {
 		return
 	}
+	var misspelled *RunTaskCapabilities
 	for d.More() {
-		if string(d.Key()) == "run" {
-			decodeToOne(d, &r.Run)
-		} else {
+		switch string(d.Key()) {
+		case "payload_version":
+			setInt(d, &r.PayloadVersion)
+		case "stage":
+			decodeStage(d, &r.Stage)
+		case "access_token":
+			setString(d, (*string)(&r.AccessToken))
+		case "capabilities":
+			r.Capabilities.decodeFields(d)
+		case "capabilitites":
+			if d.Null() {
+				misspelled = nil
+				continue
+			}
+			if misspelled == nil {
+				misspelled = new(RunTaskCapabilities)
+			}
+			misspelled.decodeFields(d)
+		case "configuration_version_id":
+			setString(d, &r.ConfigurationVersionID)
+		case "configuration_version_download_url":
+			setStringPtr(d, &r.ConfigurationVersionDownloadURL)
+		case "plan_json_api_url":
+			setString(d, &r.PlanJSONAPIURL)
+		case "is_speculative":
+			setBool(d, &r.IsSpeculative)
+		case "organization_name":
+			setString(d, &r.OrganizationName)
+		case "run_app_url":
+			setString(d, &r.RunAppURL)
+		case "run_created_at":
+			// Any string; a time when it parses as one.
+			if b, ok := d.StringBytes(); ok {
+				r.RunCreatedAt, _ = time.Parse(time.RFC3339Nano, string(b))
+			}
+		case "run_created_by":
+			setString(d, &r.RunCreatedBy)
+		case "run_id":
+			setString(d, &r.RunID)
+		case "run_message":
+			setString(d, &r.RunMessage)
+		case "task_result_callback_url":
+			setString(d, &r.TaskResultCallbackURL)
+		case "task_result_enforcement_level":
+			setEnum(d, &r.TaskResultEnforcementLevel)
+		case "task_result_id":
+			setString(d, &r.TaskResultID)
+		case "vcs_branch":
+			setStringPtr(d, &r.VCSBranch)
+		case "vcs_commit_hash":
+			setStringPtr(d, &r.VCSCommitHash)
+		case "vcs_commit_url":
+			setStringPtr(d, &r.VCSCommitURL)
+		case "vcs_pull_request_url":
+			setStringPtr(d, &r.VCSPullRequestURL)
+		case "vcs_repo_url":
+			setStringPtr(d, &r.VCSRepoURL)
+		case "workspace_app_url":
+			setString(d, &r.WorkspaceAppURL)
+		case "workspace_id":
+			setString(d, &r.WorkspaceID)
+		case "workspace_name":
+			setString(d, &r.WorkspaceName)
+		case "workspace_working_directory":
+			setString(d, &r.WorkspaceWorkingDirectory)
+		case "project_id":
+			setString(d, &r.ProjectID)
+		case "project_name":
+			setString(d, &r.ProjectName)
+		case "project_app_url":
+			setString(d, &r.ProjectAppURL)
+		default:
 			d.Skip()
 		}
+	}
+	if misspelled != nil && !r.Capabilities.Outcomes {
+		r.Capabilities = *misspelled
+	}
+}
+
+func (c *RunTaskCapabilities) decodeFields(d *jsonscan.Decoder) {
+	onlyKey(d, "outcomes", func() { setBool(d, &c.Outcomes) })
+}
+
+func setStringPtr(d *jsonscan.Decoder, p **string) {
+	if d.Null() {
+		*p = nil
+		return
+	}
+	if b, ok := d.StringBytes(); ok {
+		s := string(b)
+		*p = &s
 	}
 }

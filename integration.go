@@ -403,7 +403,7 @@ func (r *Receiver) accept(body []byte, signature string) (*RunTaskRequest, int, 
 		return nil, http.StatusUnauthorized, err.Error()
 	}
 	var rt RunTaskRequest
-	if err := json.Unmarshal(body, &rt); err != nil {
+	if err := scanWith(body, rt.decodeFields); err != nil {
 		return nil, http.StatusBadRequest, "malformed JSON"
 	}
 	if rt.PayloadVersion != 1 {

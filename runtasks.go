@@ -724,20 +724,11 @@ func (r *RunTaskRequest) IsVerification() bool {
 // the capabilities object is also read under the misspelling "capabilitites" that some
 // documentation and go-tfe used.
 func (r *RunTaskRequest) UnmarshalJSON(data []byte) error {
-	type plain RunTaskRequest
-	var wire struct {
-		plain
-		RunCreatedAt string               `json:"run_created_at"`
-		Misspelled   *RunTaskCapabilities `json:"capabilitites"`
-	}
-	if err := json.Unmarshal(data, &wire); err != nil {
+	var v RunTaskRequest
+	if err := scanWith(data, v.decodeFields); err != nil {
 		return err
 	}
-	*r = RunTaskRequest(wire.plain)
-	r.RunCreatedAt, _ = time.Parse(time.RFC3339Nano, wire.RunCreatedAt)
-	if wire.Misspelled != nil && !r.Capabilities.Outcomes {
-		r.Capabilities = *wire.Misspelled
-	}
+	*r = v
 	return nil
 }
 
