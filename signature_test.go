@@ -1,9 +1,6 @@
 package tfc
 
 import (
-	"crypto/hmac"
-	"crypto/sha512"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
@@ -80,37 +77,5 @@ func TestSignatureVerifierConcurrent(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-// BenchmarkVerify compares SignatureVerifier with a bare crypto/hmac check of the same
-// bytes (new MAC, hash, compare), for a 4 KiB and a 1 MiB body.
-func BenchmarkVerify(b *testing.B) {
-	for _, size := range []int{4 << 10, 1 << 20} {
-		body := []byte(strings.Repeat("a", size))
-		sig := Sign(testHMACKey, body)
-		name := map[int]string{4 << 10: "4KiB", 1 << 20: "1MiB"}[size]
-		b.Run(name+"/tfc", func(b *testing.B) {
-			v, _ := NewSignatureVerifier(testHMACKey)
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := v.VerifyHex(sig, body); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(name+"/bare-hmac", func(b *testing.B) {
-			want, _ := hex.DecodeString(sig)
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			for b.Loop() {
-				mac := hmac.New(sha512.New, []byte(testHMACKey))
-				mac.Write(body)
-				if !hmac.Equal(mac.Sum(nil), want) {
-					b.Fatal("mismatch")
-				}
-			}
-		})
 	}
 }
