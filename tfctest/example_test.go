@@ -1,0 +1,77 @@
+package tfctest_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+
+	"github.com/tfkit/tfc"
+	"github.com/tfkit/tfc/tfctest"
+)
+
+// A test of your own run task check: the fake service creates the run task (its
+// verification request reaches your receiver), starts a run with a plan, delivers it
+// signed, and records the result your check calls back with.
+func Example() {
+	ctx := context.Background()
+	s := tfctest.NewServer()
+	defer s.Close()
+
+	// The check under test, served as in production.
+	check := func(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
+		plan, err := d.Plan(ctx)
+		if err != nil {
+			return tfc.TaskResultUpdate{}, err
+		}
+		if n := len(plan.ResourceChanges); n > 10 {
+			return tfc.Failed(fmt.Sprintf("%d changes is too many for one run.", n)), nil
+		}
+		return tfc.Passed(fmt.Sprintf("%d change(s), within the limit.", len(plan.ResourceChanges))), nil
+	}
+	receiver, err := tfc.NewReceiver(check, tfc.WithHMACKeys("hmac-secret"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer receiver.Shutdown(ctx)
+	integration := httptest.NewServer(receiver)
+	defer integration.Close()
+
+	// Create the run task and attach it, as you would on HCP Terraform.
+	client := s.Client()
+	ws := s.AddWorkspace("my-org", "networking")
+	task, err := client.RunTasks.Create(ctx, "my-org", tfc.RunTaskCreateOptions{
+		Name: "change-limit", URL: integration.URL, HMACKey: "hmac-secret",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = client.WorkspaceRunTasks.Create(ctx, ws.ID, tfc.WorkspaceRunTaskCreateOptions{
+		RunTaskID: task.ID, EnforcementLevel: tfc.EnforcementMandatory, Stages: []tfc.Stage{tfc.StagePostPlan},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// Run a plan through it and wait for the task stage to settle.
+	plan := []byte(`{"format_version":"1.2","resource_changes":[
+		{"address":"null_resource.a","mode":"managed","type":"null_resource","name":"a","change":{"actions":["create"]}}]}`)
+	run, err := s.StartRun(ws.ID, plan)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := run.Wait(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	stage := run.TaskStages()[0]
+	result := stage.TaskResults[0]
+	fmt.Println("task stage:", stage.Status)
+	fmt.Println("task result:", result.Status, "-", result.Message)
+	// Output:
+	// task stage: passed
+	// task result: passed - 1 change(s), within the limit.
+}

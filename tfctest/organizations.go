@@ -1,0 +1,237 @@
+package tfctest
+
+import (
+	"net/http"
+	"time"
+)
+
+// Organization is an organization of the fake, as AddOrganization returns it.
+type Organization struct {
+	// Name is the organization's name, which is also its ID on the wire.
+	Name string
+	// ExternalID is its "org-…" ID, the ID of its entitlement set.
+	ExternalID string
+}
+
+// Workspace is a workspace of the fake, as AddWorkspace returns it.
+type Workspace struct {
+	// ID is the workspace's "ws-…" ID, what run tasks are attached to.
+	ID           string
+	Name         string
+	Organization string
+}
+
+type organization struct {
+	name, externalID, email string
+	moduleTestTokenTTL      int // seconds
+	createdAt               time.Time
+	tasks                   []*runTask   // in creation order
+	workspaces              []*workspace // in creation order
+}
+
+type workspace struct {
+	id, name  string
+	org       *organization
+	createdAt time.Time
+	tasks     []*workspaceTask // attachments, in creation order
+}
+
+// defaultModuleTestTokenTTL is the service's default module-test-token-ttl, in seconds.
+const defaultModuleTestTokenTTL = 600
+
+// AddOrganization adds an organization called name, or returns the one of that name.
+// It is then served at GET /api/v2/organizations/:name, with its entitlement set.
+func (s *Server) AddOrganization(name string) Organization {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.organizationLocked(name)
+	return Organization{Name: o.name, ExternalID: o.externalID}
+}
+
+func (s *Server) organizationLocked(name string) *organization {
+	if o, ok := s.orgs[name]; ok {
+		return o
+	}
+	o := &organization{name: name, externalID: newID("org-"), email: "admin@" + name + ".example",
+		moduleTestTokenTTL: defaultModuleTestTokenTTL, createdAt: time.Now()}
+	s.orgs[name] = o
+	return o
+}
+
+// AddWorkspace adds a workspace called name to organization org (adding the
+// organization too if needed), or returns the workspace of that name. Run tasks attach
+// to it by its ID, and StartRun starts runs on it.
+func (s *Server) AddWorkspace(org, name string) Workspace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.organizationLocked(org)
+	for _, ws := range o.workspaces {
+		if ws.name == name {
+			return ws.public()
+		}
+	}
+	ws := &workspace{id: newID("ws-"), name: name, org: o, createdAt: time.Now()}
+	o.workspaces = append(o.workspaces, ws)
+	s.workspaces[ws.id] = ws
+	return ws.public()
+}
+
+func (ws *workspace) public() Workspace {
+	return Workspace{ID: ws.id, Name: ws.name, Organization: ws.org.name}
+}
+
+// orgFromPath finds the organization named in the request path, or answers 404.
+func (s *Server) orgFromPath(r *http.Request) (*organization, error) {
+	return lookup(s.orgs, r.PathValue("org"), "organization")
+}
+
+type organizationAttrs struct {
+	Name               string `json:"name"`
+	ExternalID         string `json:"external-id"`
+	Email              string `json:"email"`
+	ModuleTestTokenTTL int    `json:"module-test-token-ttl"`
+	CreatedAt          string `json:"created-at"`
+}
+
+func (o *organization) resource() resource {
+	return resource{
+		ID: o.name, Type: "organizations",
+		Attributes: organizationAttrs{Name: o.name, ExternalID: o.externalID, Email: o.email,
+			ModuleTestTokenTTL: o.moduleTestTokenTTL, CreatedAt: stamp(o.createdAt)},
+		Relationships: map[string]relationship{"entitlement-set": toOne("entitlement-sets", o.externalID)},
+		Links:         map[string]string{"self": "/api/v2/organizations/" + o.name},
+	}
+}
+
+// getOrganization answers GET /organizations/:org.
+func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) error {
+	return show(s, w, s.orgs, r.PathValue("org"), "organization", (*organization).resource, nil)
+}
+
+// updateOrganization answers PATCH /organizations/:org. It changes email and
+// module-test-token-ttl, the latter whole seconds from 300 to 1800 (else the
+// documented 422).
+func (s *Server) updateOrganization(w http.ResponseWriter, r *http.Request) error {
+	in, err := readResource(r)
+	if err != nil {
+		return err
+	}
+	if err := in.checkType("organizations"); err != nil {
+		return err
+	}
+	var ttl float64
+	hasTTL, err := in.Attributes.get("module-test-token-ttl", &ttl)
+	if err != nil || (hasTTL && (ttl != float64(int(ttl)) || ttl < 300 || ttl > 1800)) {
+		return invalidAttribute("/data/attributes/module-test-token-ttl", "Module test token TTL must be between 300 and 1800 seconds")
+	}
+	var email string
+	hasEmail, err := in.Attributes.get("email", &email)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.orgFromPath(r)
+	if err != nil {
+		return err
+	}
+	if hasTTL {
+		o.moduleTestTokenTTL = int(ttl)
+	}
+	if hasEmail {
+		o.email = email
+	}
+	writeJSON(w, http.StatusOK, document{Data: o.resource()})
+	return nil
+}
+
+// getEntitlementSet answers GET /organizations/:org/entitlement-set with the documented
+// attributes, every feature tfc and tfctest cover entitled.
+func (s *Server) getEntitlementSet(w http.ResponseWriter, r *http.Request) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.orgFromPath(r)
+	if err != nil {
+		return err
+	}
+	attrs := map[string]any{
+		"agents": true, "audit-logging": true, "configuration-designer": true, "cost-estimation": true,
+		"global-run-tasks": true, "module-tests-generation": true, "operations": true, "policy-enforcement": true,
+		"policy-limit": nil, "policy-mandatory-enforcement-limit": nil, "policy-set-limit": nil,
+		"private-module-registry": true, "private-policy-agents": true, "private-run-tasks": true,
+		"private-vcs": true, "run-task-limit": nil, "run-task-mandatory-enforcement-limit": nil,
+		"run-task-workspace-limit": nil, "run-tasks": true, "self-serve-billing": true, "sentinel": true,
+		"sso": true, "state-storage": true, "teams": true, "usage-reporting": true, "user-limit": nil,
+		"vcs-integrations": true, "versioned-policy-set-limit": nil,
+	}
+	writeJSON(w, http.StatusOK, document{Data: resource{ID: o.externalID, Type: "entitlement-sets", Attributes: attrs,
+		Links: map[string]string{"self": "/api/v2/entitlement-sets/" + o.externalID}}})
+	return nil
+}
+
+type workspaceAttrs struct {
+	Name      string `json:"name"`
+	CreatedAt string `json:"created-at"`
+}
+
+func (ws *workspace) resource() resource {
+	return resource{
+		ID: ws.id, Type: "workspaces",
+		Attributes:    workspaceAttrs{Name: ws.name, CreatedAt: stamp(ws.createdAt)},
+		Relationships: map[string]relationship{"organization": toOne("organizations", ws.org.name)},
+		Links:         map[string]string{"self": "/api/v2/organizations/" + ws.org.name + "/workspaces/" + ws.name},
+	}
+}
+
+// getWorkspace answers GET /workspaces/:id.
+func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request) error {
+	return show(s, w, s.workspaces, r.PathValue("id"), "workspace", (*workspace).resource, nil)
+}
+
+// getWorkspaceByName answers GET /organizations/:org/workspaces/:name.
+func (s *Server) getWorkspaceByName(w http.ResponseWriter, r *http.Request) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.orgFromPath(r)
+	if err != nil {
+		return err
+	}
+	for _, ws := range o.workspaces {
+		if ws.name == r.PathValue("name") {
+			writeJSON(w, http.StatusOK, document{Data: ws.resource()})
+			return nil
+		}
+	}
+	return notFound("workspace not found")
+}
+
+// listWorkspaces answers GET /organizations/:org/workspaces, paginated.
+func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.orgFromPath(r)
+	if err != nil {
+		return err
+	}
+	return writeList(w, r, s.URL, o.workspaces, (*workspace).resource, nil)
+}
+
+// writeList writes one page of items as a list document, with the included resources
+// include returns for the page (nil for none).
+func writeList[T any](w http.ResponseWriter, r *http.Request, base string, items []T, render func(T) resource, include func([]T) []resource) error {
+	p, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	items, pg := paginate(items, p)
+	data := make([]resource, len(items))
+	for i, it := range items {
+		data[i] = render(it)
+	}
+	doc := document{Data: data, Meta: &listMeta{Pagination: pg}, Links: pageLinks(base, r, pg)}
+	if include != nil {
+		doc.Included = include(items)
+	}
+	writeJSON(w, http.StatusOK, doc)
+	return nil
+}
