@@ -21,7 +21,7 @@ func TestReadmeGoBlocksCompile(t *testing.T) {
 	if len(blocks) == 0 {
 		t.Fatal("README has no go blocks")
 	}
-	files, err := filepath.Glob(filepath.Join("readme_examples", "*", "main.go"))
+	files, err := filepath.Glob(filepath.Join("readme_examples", "*", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestReadmeGoBlocksCompile(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("README go block %d is not a file of readme_examples/*/main.go; copy it there so it compiles:\n%s", i+1, block)
+			t.Errorf("README go block %d is not a file of readme_examples/*/; copy it there so it compiles:\n%s", i+1, block)
 		}
 	}
 }
