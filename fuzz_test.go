@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -137,5 +138,68 @@ func FuzzErrorBody(f *testing.F) {
 		ce := &APIError{StatusCode: 404}
 		parseCTSError(ce, body)
 		_ = ce.Error()
+	})
+}
+
+// bodyTransport answers every request 200 with the same body, without a network.
+type bodyTransport []byte
+
+func (b bodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/vnd.api+json")
+	return &http.Response{
+		StatusCode: http.StatusOK, Status: "200 OK", Header: h, Request: req,
+		Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b)),
+	}, nil
+}
+
+// FuzzResponses serves arbitrary bodies as the answer to every read of every resource,
+// on HCP Terraform, Scalr and CTS: each call returns a value or an error, never panics.
+// It covers the decoders that FuzzDecode does not compare (entitlements, organizations,
+// test configurations, Scalr policy checks, pagination meta, every CTS response).
+func FuzzResponses(f *testing.F) {
+	addFixtures(f, "*.json")
+	f.Add([]byte(`{"data":[],"meta":{"pagination":{"current-page":1,"next-page":null,"total-pages":-1}}}`))
+	f.Add([]byte(`{"data":{"id":"org","attributes":{"module-test-token-ttl":"x"}}}`))
+	f.Add([]byte(`{"tasks":[{"name":"t","buffer_period":{"min":"-1s"}}],"task":{"condition":null}}`))
+	ctx := context.Background()
+	module := RegistryModuleAddress{RegistryName: "private", Namespace: "acme", Name: "vpc", Provider: "aws"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		hc := &http.Client{Transport: bodyTransport(body)}
+		for _, opts := range [][]Option{nil, {WithScalr("acme")}} {
+			opts = append(opts, WithHTTPClient(hc), WithToken("t"), WithRetryPolicy(NoRetries()), WithRateLimit(0))
+			c, err := NewClient(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = c.Organizations.Read(ctx, "acme")
+			_, _ = c.Organizations.ReadEntitlements(ctx, "acme")
+			_, _ = c.TestConfigurations.Read(ctx, module)
+			_, _ = c.PolicyChecks.Read(ctx, "polchk-1", nil)
+			_, _ = c.PolicyChecks.List(ctx, "run-1", nil)
+			_, _ = c.RunTasks.List(ctx, "acme", nil)
+			_, _ = c.WorkspaceRunTasks.Read(ctx, "ws-1", "wstask-1")
+			_, _ = c.TaskStages.Read(ctx, "ts-1", &TaskStageReadOptions{Include: []TaskStageInclude{TaskStageIncludeTaskResults, TaskStageIncludePolicyEvaluations}})
+			_, _ = c.TaskResults.Read(ctx, "taskrs-1")
+			for _, err := range c.TaskStages.All(ctx, "run-1", nil) {
+				if err != nil {
+					break
+				}
+			}
+		}
+		cts, err := NewCTSClient(WithCTSHTTPClient(hc), WithCTSRetryPolicy(NoRetries()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = cts.Status(ctx)
+		_, _ = cts.ClusterStatus(ctx)
+		_, _ = cts.TaskStatuses(ctx, nil)
+		_, _ = cts.TaskStatus(ctx, "t", nil)
+		_, _ = cts.ListTasks(ctx)
+		_, _ = cts.GetTask(ctx, "t")
+		_ = cts.Health(ctx)
 	})
 }
