@@ -151,6 +151,8 @@ func edgeDocuments() []string {
 		`{"data":{},"included":[null]}`,
 		`{"data":{}} trailing`,
 		`{"data":{}}   `,
+		"{\"data\":{}}\x00",
+		"{\"data\":{\"id\":\x00}}",
 		`{"data":{},}`,
 		`{"data" {}}`,
 		`{"data":[1,]}`,

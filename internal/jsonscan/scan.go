@@ -98,10 +98,22 @@ func (d *Decoder) Peek() byte {
 	return d.peek()
 }
 
+// failNoValue records why no value starts where peek returned 0: the input ended, or
+// it holds a NUL byte, which peek cannot tell apart from the end by itself.
+func (d *Decoder) failNoValue() {
+	if d.pos >= len(d.data) {
+		d.Fail(errUnexpectedEnd)
+		return
+	}
+	d.failf("invalid character %q", d.data[d.pos])
+}
+
 // End checks that nothing but whitespace follows the value read.
 func (d *Decoder) End() error {
-	if d.err == nil && d.peek() != 0 {
-		d.Fail(errTrailing)
+	if d.err == nil {
+		if d.ws(); d.pos < len(d.data) {
+			d.Fail(errTrailing)
+		}
 	}
 	return d.err
 }
@@ -147,7 +159,7 @@ func (d *Decoder) Object() bool {
 		d.Null()
 		return false
 	case 0:
-		d.Fail(errUnexpectedEnd)
+		d.failNoValue()
 	default:
 		d.failf("expected an object")
 	}
@@ -211,7 +223,7 @@ func (d *Decoder) Array() bool {
 		d.Null()
 		return false
 	case 0:
-		d.Fail(errUnexpectedEnd)
+		d.failNoValue()
 	default:
 		d.failf("expected an array")
 	}
@@ -268,7 +280,7 @@ func (d *Decoder) StringBytes() ([]byte, bool) {
 	case 'n':
 		d.Null()
 	case 0:
-		d.Fail(errUnexpectedEnd)
+		d.failNoValue()
 	default:
 		d.failf("expected a string")
 	}
@@ -429,7 +441,7 @@ func (d *Decoder) Bool() bool {
 	case 'n':
 		d.Null()
 	case 0:
-		d.Fail(errUnexpectedEnd)
+		d.failNoValue()
 	default:
 		d.failf("expected a boolean")
 	}
@@ -594,7 +606,7 @@ func (d *Decoder) Skip() {
 	case 'n':
 		d.literal("null")
 	case 0:
-		d.Fail(errUnexpectedEnd)
+		d.failNoValue()
 	default:
 		if c == '-' || (c >= '0' && c <= '9') {
 			d.number()
