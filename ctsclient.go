@@ -443,6 +443,8 @@ type NotLeaderError struct {
 	Err *APIError
 }
 
+// Error returns the 400 response's message, which names the leader when the follower
+// knows it.
 func (e *NotLeaderError) Error() string {
 	if e.Err == nil {
 		return ErrNotLeader.Error()

@@ -42,6 +42,8 @@ type ArgumentError struct {
 	Problem string
 }
 
+// Error returns "tfc: invalid argument: " followed by the name and the problem; it
+// never includes the argument's value, which may be a secret.
 func (e *ArgumentError) Error() string {
 	return "tfc: invalid argument: " + e.Name + ": " + e.Problem
 }

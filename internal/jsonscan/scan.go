@@ -56,7 +56,9 @@ type SyntaxError struct {
 	Err    error
 }
 
+// Error returns the problem with its byte offset.
 func (e *SyntaxError) Error() string { return fmt.Sprintf("json: %v at offset %d", e.Err, e.Offset) }
+// Unwrap returns the problem without the offset.
 func (e *SyntaxError) Unwrap() error { return e.Err }
 
 var (
