@@ -58,6 +58,7 @@ type SyntaxError struct {
 
 // Error returns the problem with its byte offset.
 func (e *SyntaxError) Error() string { return fmt.Sprintf("json: %v at offset %d", e.Err, e.Offset) }
+
 // Unwrap returns the problem without the offset.
 func (e *SyntaxError) Unwrap() error { return e.Err }
 
