@@ -814,11 +814,38 @@ func (a *policyCheckAttrs) decodeFields(d *jsonscan.Decoder) {
 		case "actions":
 			onlyKey(d, "is-overridable", func() { setBoolPtr(d, &a.Actions.IsOverridable) })
 		case "permissions":
-			onlyKey(d, "can-override", func() { setBoolPtr(d, &a.Permissions.CanOverride) })
+			a.decodePermissions(d)
+		case "error-message":
+			setString(d, &a.ErrorMessage)
 		default:
 			d.Skip()
 		}
 	}
+}
+
+// decodePermissions mirrors policyCheckPermissions.UnmarshalJSON: the object is kept
+// (copied out of the reused input buffer) and can-override read from it.
+func (a *policyCheckAttrs) decodePermissions(d *jsonscan.Decoder) {
+	if d.Null() || d.Err() != nil {
+		return
+	}
+	raw := d.Raw()
+	if d.Err() != nil {
+		return
+	}
+	var sub jsonscan.Decoder
+	sub.Reset(raw)
+	var canOverride *bool
+	onlyKey(&sub, "can-override", func() { setBoolPtr(&sub, &canOverride) })
+	if err := sub.Err(); err != nil {
+		var se *jsonscan.SyntaxError
+		if errors.As(err, &se) {
+			err = se.Err
+		}
+		d.Fail(err)
+		return
+	}
+	a.Permissions = policyCheckPermissions{Raw: bytes.Clone(raw), CanOverride: canOverride}
 }
 
 func (a *policyCheckAttrs) decodeResult(d *jsonscan.Decoder) {

@@ -159,6 +159,13 @@ func edgeDocuments() []string {
 		`{"data":{"attributes":{"name":"x"`,
 		`{"data":{"attributes":{"stage":"pre-apply","stages":["post-apply",null]}}}`,
 		`{"DATA":{"id":"x"}}`,
+		`{"data":{"attributes":{"permissions":{"can-override":"x"}}}}`,
+		`{"data":{"attributes":{"permissions":[true]}}}`,
+		`{"data":{"attributes":{"permissions":null,"error-message":null}}}`,
+		`{"data":{"attributes":{"permissions":{"a":{"b":[1]}},"permissions":null}}}`,
+		`{"data":{"attributes":{"permissions":{"can-override":true},"permissions":{ }}}}`,
+		`{"data":{"attributes":{"permissions":{"can-override":tru}}}}`,
+		`{"data":{"attributes":{"error-message":"boom","error-message":5}}}`,
 		strings.Repeat(`{"a":`, 11000) + `1` + strings.Repeat(`}`, 11000),
 	}
 }
@@ -198,7 +205,7 @@ var knownKeys = strings.Fields(`data included meta pagination type id attributes
 	actions is-overridable run task-results policy-evaluations policy-kind policy-tool-version result-count advisory-failed
 	errored mandatory-failed passed message task-id task-name task-url is-speculative workspace-task-id
 	workspace-task-enforcement-level agent-pool-id task-result-outcomes-count task-stage scope result total-failed
-	hard-failed soft-failed duration-ms sentinel policies messages`)
+	hard-failed soft-failed duration-ms sentinel policies messages error-message`)
 
 // hasCaseVariantKey reports whether data has an object key that equals a known key
 // only when case is ignored. Keys are read unescaped, as both decoders read them.

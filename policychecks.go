@@ -1,6 +1,7 @@
 package tfc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -88,6 +89,12 @@ type PolicyCheck struct {
 	// service does not send them, as Scalr does not.
 	IsOverridable *bool
 	CanOverride   *bool
+	// Permissions is attributes.permissions as sent: a free-form object on Scalr, and
+	// on HCP Terraform the object CanOverride is read from. Nil when absent or null.
+	Permissions json.RawMessage
+	// ErrorMessage is attributes.error-message, which the documents name as the
+	// details of an errored check; empty when the service does not send it.
+	ErrorMessage string
 	// OutputLink is links.output: where the raw output is (see OutputFromLink). HCP
 	// Terraform sends a path ("/api/v2/policy-checks/…/output"), Scalr a URL.
 	OutputLink string
@@ -371,9 +378,31 @@ type policyCheckAttrs struct {
 	Actions struct {
 		IsOverridable *bool `json:"is-overridable"`
 	} `json:"actions"`
-	Permissions struct {
+	Permissions  policyCheckPermissions `json:"permissions"`
+	ErrorMessage string                 `json:"error-message"`
+}
+
+// policyCheckPermissions keeps the permissions object whole (Scalr's is free-form)
+// and reads HCP Terraform's can-override from it.
+type policyCheckPermissions struct {
+	Raw         json.RawMessage
+	CanOverride *bool
+}
+
+// UnmarshalJSON keeps a copy of the object and reads can-override; null leaves p as
+// it is, as encoding/json does for a struct.
+func (p *policyCheckPermissions) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var w struct {
 		CanOverride *bool `json:"can-override"`
-	} `json:"permissions"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*p = policyCheckPermissions{Raw: bytes.Clone(b), CanOverride: w.CanOverride}
+	return nil
 }
 
 type policyCheckRels struct {
@@ -412,6 +441,8 @@ func policyCheckFromWire(r *resource[policyCheckAttrs, policyCheckRels], inc *in
 		},
 		IsOverridable: a.Actions.IsOverridable,
 		CanOverride:   a.Permissions.CanOverride,
+		Permissions:   a.Permissions.Raw,
+		ErrorMessage:  a.ErrorMessage,
 		OutputLink:    string(r.Links.Output),
 		RunID:         r.Relationships.Run.id(),
 	}

@@ -1,6 +1,7 @@
 package tfc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -116,6 +117,9 @@ func TestPolicyCheckReadScalr(t *testing.T) {
 	if pc.IsOverridable != nil || pc.CanOverride != nil || pc.Overridable() {
 		t.Error("Scalr sends neither is-overridable nor can-override; they should be nil")
 	}
+	if pc.Permissions != nil || pc.ErrorMessage != "" {
+		t.Errorf("permissions %s, error message %q: the fixture has neither", pc.Permissions, pc.ErrorMessage)
+	}
 	if pc.OutputLink != "https://my.scalr.io/api/iacp/v3/policy-checks/pchk-t61g5rsa61i18c8/output" {
 		t.Errorf("output link = %q", pc.OutputLink)
 	}
@@ -140,6 +144,30 @@ func TestPolicyCheckReadScalr(t *testing.T) {
 	}
 }
 
+// TestPolicyCheckErroredDetails: an errored check carries its error-message, and
+// Scalr's free-form permissions object is kept as sent.
+func TestPolicyCheckErroredDetails(t *testing.T) {
+	api := newScalrTestAPI(t)
+	const doc = `{"data":{"id":"pchk-err","type":"policy-checks","attributes":{"status":"errored",
+		"error-message":"OPA evaluation failed: rego_parse_error","permissions":{"policy-checks:override":false},
+		"result":{"result":false,"passed":0,"total-failed":0,"hard-failed":0,"soft-failed":0,"advisory-failed":0,"duration-ms":3,"policies":[]},
+		"status-timestamps":{"errored-at":"2026-11-06T16:37:40Z"}},"links":{"output":"https://my.scalr.io/x"}}}`
+	api.handle("GET /api/iacp/v3/policy-checks/pchk-err", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/vnd.api+json")
+		_, _ = io.WriteString(w, doc)
+	})
+	pc, err := api.client.PolicyChecks.Read(context.Background(), "pchk-err", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.Status != PolicyCheckErrored || !pc.Status.IsFinal() || pc.ErrorMessage != "OPA evaluation failed: rego_parse_error" {
+		t.Errorf("status %s, error message %q", pc.Status, pc.ErrorMessage)
+	}
+	if string(pc.Permissions) != `{"policy-checks:override":false}` || pc.CanOverride != nil {
+		t.Errorf("permissions %s, can-override %v", pc.Permissions, pc.CanOverride)
+	}
+}
+
 func TestPolicyCheckReadHCP(t *testing.T) {
 	api := newTestAPI(t)
 	api.handle("GET /api/v2/policy-checks/polchk-9VYRc9bpfJEsnwum", func(w http.ResponseWriter, r *http.Request) {
@@ -161,6 +189,10 @@ func TestPolicyCheckReadHCP(t *testing.T) {
 	}
 	if pc.IsOverridable == nil || !*pc.IsOverridable || pc.CanOverride == nil || *pc.CanOverride || !pc.Overridable() {
 		t.Errorf("is-overridable/can-override = %v/%v", pc.IsOverridable, pc.CanOverride)
+	}
+	var perms bytes.Buffer
+	if err := json.Compact(&perms, pc.Permissions); err != nil || perms.String() != `{"can-override":false}` {
+		t.Errorf("permissions = %s (%v)", pc.Permissions, err)
 	}
 	if r := pc.Result; r.Result || r.TotalFailed != 1 || r.SoftFailed != 1 || string(r.Sentinel) != "{}" || r.Policies != nil {
 		t.Errorf("result = %+v", r)

@@ -21,6 +21,9 @@ type PolicyCheck struct {
 	// Output is the raw output served, through the blob store, at
 	// /policy-checks/:id/output.
 	Output string
+	// ErrorMessage is served as attributes.error-message, the details of an errored
+	// check; empty leaves the attribute out.
+	ErrorMessage string
 }
 
 type policyCheck struct {
@@ -30,6 +33,7 @@ type policyCheck struct {
 	timestamps statusTimestamps
 	policies   []tfc.PolicyCheckPolicy
 	output     string
+	errMessage string
 }
 
 // AddPolicyCheck adds a policy check to the run runID and returns its ID ("polchk-…",
@@ -48,7 +52,7 @@ func (s *Server) AddPolicyCheck(runID string, pc PolicyCheck) string {
 		prefix = "pchk-"
 	}
 	now := time.Now()
-	c := &policyCheck{id: newID(prefix), run: r, timestamps: statusTimestamps{}, policies: slices.Clone(pc.Policies), output: pc.Output}
+	c := &policyCheck{id: newID(prefix), run: r, timestamps: statusTimestamps{}, policies: slices.Clone(pc.Policies), output: pc.Output, errMessage: pc.ErrorMessage}
 	c.timestamps.record(string(tfc.PolicyCheckQueued), now)
 	c.setStatus(pc.Status, now)
 	r.policyChecks = append(r.policyChecks, c)
@@ -131,6 +135,7 @@ type hcpPolicyCheckAttrs struct {
 	Permissions struct {
 		CanOverride bool `json:"can-override"`
 	} `json:"permissions"`
+	ErrorMessage string `json:"error-message,omitempty"`
 }
 
 type scalrPolicyCheckAttrs struct {
@@ -138,6 +143,7 @@ type scalrPolicyCheckAttrs struct {
 	Status           tfc.PolicyCheckStatus `json:"status"`
 	StatusTimestamps map[string]string     `json:"status-timestamps"`
 	Permissions      map[string]any        `json:"permissions"`
+	ErrorMessage     string                `json:"error-message,omitempty"`
 }
 
 // policyCheckResource renders a check in the server's flavour: HCP Terraform's (Sentinel, scope,
@@ -150,13 +156,13 @@ func (s *Server) policyCheckResource(c *policyCheck) resource {
 		self := s.URL + "/api/iacp/v3/policy-checks/" + c.id
 		return resource{
 			ID: c.id, Type: "policy-checks",
-			Attributes:    scalrPolicyCheckAttrs{Result: res, Status: c.status, StatusTimestamps: c.timestamps.wire(), Permissions: map[string]any{}},
+			Attributes:    scalrPolicyCheckAttrs{Result: res, Status: c.status, StatusTimestamps: c.timestamps.wire(), Permissions: map[string]any{}, ErrorMessage: c.errMessage},
 			Relationships: map[string]relationship{},
 			Links:         map[string]string{"output": self + "/output", "self": self},
 		}
 	}
 	res.Sentinel = &map[string]any{}
-	a := hcpPolicyCheckAttrs{Result: res, Scope: tfc.PolicyScopeOrganization, Status: c.status, StatusTimestamps: c.timestamps.wire()}
+	a := hcpPolicyCheckAttrs{Result: res, Scope: tfc.PolicyScopeOrganization, Status: c.status, StatusTimestamps: c.timestamps.wire(), ErrorMessage: c.errMessage}
 	a.Actions.IsOverridable = c.status == tfc.PolicyCheckSoftFailed
 	a.Permissions.CanOverride = true
 	return resource{

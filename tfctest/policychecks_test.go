@@ -130,6 +130,14 @@ func TestScalrPolicyChecks(t *testing.T) {
 	if resp, _ := rawRequest(t, http.MethodGet, s.URL+"/api/v2/ping", "", ""); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("a Scalr server serves /api/v2: %d", resp.StatusCode)
 	}
+
+	errored := s.AddPolicyCheck("run-scalr00000000000", tfctest.PolicyCheck{Status: tfc.PolicyCheckErrored, ErrorMessage: "rego_parse_error"})
+	if got, err := client.PolicyChecks.Read(ctx(t), errored, nil); err != nil || got.ErrorMessage != "rego_parse_error" || string(got.Permissions) != "{}" {
+		t.Errorf("errored check: %+v %v", got, err)
+	}
+	if pc.ErrorMessage != "" {
+		t.Errorf("a soft-failed check has an error message: %q", pc.ErrorMessage)
+	}
 }
 
 func TestTestConfiguration(t *testing.T) {
