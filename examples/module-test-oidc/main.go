@@ -81,6 +81,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 || *disable && *provider != "" {
 		return usageError{errors.New("give either -provider with its flags, or -disable")}
 	}
+	if err := checkProviderFlags(fs, *provider); err != nil {
+		return usageError{err}
+	}
 
 	var cfg tfc.OIDCConfiguration
 	switch *provider {
@@ -127,6 +130,31 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s: module test tokens live %s\n", org.Name, org.ModuleTestTokenTTL)
 	}
 	return nil
+}
+
+// providerFlags names the provider each provider-specific flag belongs to; "" marks a
+// flag that goes with any provider.
+var providerFlags = map[string]string{
+	"audience": "", "role-arn": "aws", "service-account-email": "gcp", "workload-provider-name": "gcp",
+	"tenant-id": "azure", "client-id": "azure", "subscription-id": "azure",
+	"vault-url": "vault", "role-name": "vault", "vault-namespace": "vault", "auth-path": "vault",
+}
+
+// checkProviderFlags refuses provider flags that would be ignored: given without
+// -provider, or belonging to another provider than the one chosen.
+func checkProviderFlags(fs *flag.FlagSet, provider string) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		owner, ok := providerFlags[f.Name]
+		switch {
+		case !ok || err != nil:
+		case provider == "":
+			err = fmt.Errorf("-%s needs -provider", f.Name)
+		case owner != "" && owner != provider:
+			err = fmt.Errorf("-%s is a flag of -provider %s, not %s", f.Name, owner, provider)
+		}
+	})
+	return err
 }
 
 // parseModule splits REGISTRY/NAMESPACE/NAME/PROVIDER.

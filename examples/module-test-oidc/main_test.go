@@ -117,6 +117,9 @@ func TestUsageAndValidation(t *testing.T) {
 		{"-module", "my-org/vpc/aws"},
 		{"-module", "private/my-org/vpc/aws", "-provider", "oracle"},
 		{"-module", "private/my-org/vpc/aws", "-provider", "aws", "-disable"},
+		{"-module", "private/my-org/vpc/aws", "-role-arn", "arn:aws:iam::123456789012:role/t"},
+		{"-module", "private/my-org/vpc/aws", "-disable", "-audience", "aud"},
+		{"-module", "private/my-org/vpc/aws", "-provider", "aws", "-role-arn", "arn", "-tenant-id", "t"},
 	} {
 		if err := run(context.Background(), args, new(bytes.Buffer)); !errors.As(err, new(usageError)) {
 			t.Errorf("%q: error = %v, want a usage error", args, err)

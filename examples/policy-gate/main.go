@@ -1,7 +1,8 @@
 // Command policy-gate is a deploy gate on the policy checks of a run. It lists the
 // run's policy checks, waits for each to finish (or to soft-fail), prints each check
-// and each policy's result, overrides soft failures when asked, and exits non-zero
-// when the run may not go on:
+// and each policy's result (Scalr's policies; on HCP Terraform, what its Sentinel
+// data says), overrides soft failures when asked, and exits non-zero when the run may
+// not go on:
 //
 //	policy-gate -run RUN_ID [-override] [-scalr-account NAME]
 //
@@ -19,12 +20,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,7 +121,8 @@ func newClient(scalrAccount string) (*tfc.Client, error) {
 	if scalrAccount == "" {
 		opts = append(opts, tfc.FromEnv())
 	} else {
-		opts = append(opts, tfc.WithScalr(scalrAccount), tfc.WithToken(os.Getenv("SCALR_TOKEN")))
+		// Scalr documents every policy check call with the preview profile.
+		opts = append(opts, tfc.WithScalr(scalrAccount), tfc.WithScalrPreview(), tfc.WithToken(os.Getenv("SCALR_TOKEN")))
 		if addr := os.Getenv("SCALR_ADDRESS"); addr != "" {
 			opts = append(opts, tfc.WithAddress(addr))
 		}
@@ -125,15 +130,64 @@ func newClient(scalrAccount string) (*tfc.Client, error) {
 	return tfc.NewClient(opts...)
 }
 
-// report prints a check and, where the service lists them (Scalr), its policies.
+// report prints a check and its policies: Scalr lists them in the result, HCP
+// Terraform in its Sentinel data.
 func report(w io.Writer, pc *tfc.PolicyCheck) {
 	r := pc.Result
 	fmt.Fprintf(w, "%s %s: %d passed, %d failed (%d hard, %d soft, %d advisory)\n",
 		pc.ID, pc.Status, r.Passed, r.TotalFailed, r.HardFailed, r.SoftFailed, r.AdvisoryFailed)
-	for _, p := range r.Policies {
+	if pc.ErrorMessage != "" {
+		fmt.Fprintf(w, "  error: %s\n", pc.ErrorMessage)
+	}
+	policies := r.Policies
+	if policies == nil {
+		policies = sentinelPolicies(r.Sentinel)
+	}
+	for _, p := range policies {
 		fmt.Fprintf(w, "  %s: %s\n", p.Name, p.Result)
 		for _, m := range p.Messages {
 			fmt.Fprintf(w, "    %s\n", m)
 		}
 	}
+}
+
+// sentinelPolicies reads each policy's result from HCP Terraform's Sentinel data
+// (data.<policy set>.policies[].policy and result). The API documents that structure
+// as subject to change, so whatever does not read as expected is left out rather than
+// failing the gate, which decides on the status alone.
+func sentinelPolicies(raw json.RawMessage) []tfc.PolicyCheckPolicy {
+	var sentinel struct {
+		Data map[string]json.RawMessage `json:"data"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &sentinel) != nil {
+		return nil
+	}
+	var out []tfc.PolicyCheckPolicy
+	for _, name := range slices.Sorted(maps.Keys(sentinel.Data)) {
+		var set struct {
+			Policies []struct {
+				Policy         string `json:"policy"`
+				Result         *bool  `json:"result"`
+				AllowedFailure bool   `json:"allowed-failure"`
+			} `json:"policies"`
+		}
+		if json.Unmarshal(sentinel.Data[name], &set) != nil {
+			continue
+		}
+		for _, p := range set.Policies {
+			if p.Policy == "" || p.Result == nil {
+				continue
+			}
+			result := "passed"
+			switch {
+			case *p.Result:
+			case p.AllowedFailure:
+				result = "advisory_failed"
+			default:
+				result = "failed"
+			}
+			out = append(out, tfc.PolicyCheckPolicy{Name: p.Policy, Result: result})
+		}
+	}
+	return out
 }

@@ -31,6 +31,9 @@ func fixture(t *testing.T, name, status string) []byte {
 func server(t *testing.T, token string, routes map[string]func() []byte) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := routes[r.Method+" "+r.URL.Path]
+		if strings.HasPrefix(r.URL.Path, "/api/iacp/v3/") && r.Header.Get("Prefer") != "profile=preview" {
+			t.Errorf("%s %s without Prefer: profile=preview, as Scalr documents it", r.Method, r.URL.Path)
+		}
 		if !ok || r.Header.Get("Authorization") != "Bearer "+token {
 			t.Errorf("unexpected request %s %s", r.Method, r.URL)
 			http.NotFound(w, r)
@@ -73,6 +76,34 @@ func TestGateHCPSoftFailure(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "may not override") || !strings.Contains(out.String(), " overridden: ") || overrides.Load() != 1 {
 		t.Errorf("with -override, output:\n%s", out.String())
+	}
+}
+
+// TestGateHCPSentinelPolicies: on HCP Terraform each policy's result comes from the
+// Sentinel data; a policy set that does not read as expected is left out.
+func TestGateHCPSentinelPolicies(t *testing.T) {
+	const sentinel = `"sentinel": {"schema-version": "1.0.0", "data": {
+		"networking": {"can-override": false, "error": null, "result": false, "policies": [
+			{"allowed-failure": false, "error": null, "policy": "networking/restrict-ingress", "result": false, "trace": {}},
+			{"allowed-failure": true, "error": null, "policy": "networking/tags", "result": false},
+			{"allowed-failure": false, "error": null, "policy": "networking/regions", "result": true}]},
+		"odd": {"policies": "not a list"}}}`
+	show := bytes.Replace(fixture(t, "hcp_policy_check_show_response.json", "hard_failed"), []byte(`"sentinel": {}`), []byte(sentinel), 1)
+	srv := server(t, "hcp-token", map[string]func() []byte{
+		"GET /api/v2/runs/run-veDoQbv6xh6TbnJD/policy-checks": static(fixture(t, "hcp_policy_checks_list_response.json", "")),
+		"GET /api/v2/policy-checks/polchk-9VYRc9bpfJEsnwum":   static(show),
+	})
+	t.Setenv("TFE_TOKEN", "hcp-token")
+	t.Setenv("TFE_ADDRESS", srv.URL)
+
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-run", "run-veDoQbv6xh6TbnJD", "-poll", "1ms"}, &out)
+	if !errors.Is(err, errBlocked) {
+		t.Errorf("hard failure: %v", err)
+	}
+	want := "  networking/restrict-ingress: failed\n  networking/tags: advisory_failed\n  networking/regions: passed\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks the Sentinel policies:\n%s", out.String())
 	}
 }
 
