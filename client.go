@@ -369,6 +369,10 @@ func validateToken(token string) error {
 // client has none.
 var errNoToken = &ArgumentError{Name: "token", Problem: "no API token is configured (use WithToken or FromEnv)"}
 
+// CloseIdleConnections closes the connections the client keeps open for reuse. Requests
+// in flight are not interrupted; later requests open new connections.
+func (c *Client) CloseIdleConnections() { c.pipeline.http.HTTPClient.CloseIdleConnections() }
+
 // String describes the client by its base URL; it exists so that printing a Client
 // (%v, %+v, %#v) cannot reach its token.
 func (c *Client) String() string { return "tfc.Client(" + c.baseStr + ")" }

@@ -57,6 +57,7 @@ type Receiver struct {
 	check         CheckFunc
 	verifier      *SignatureVerifier // nil with AllowUnsignedDeliveries
 	client        *Client
+	ownClient     bool // client was made here, so Shutdown closes its idle connections
 	logger        *slog.Logger
 	maxBody       int64
 	checkTimeout  time.Duration
@@ -89,11 +90,34 @@ type Executor interface {
 // Job is an accepted delivery as it travels through a queue: the raw body as signed by
 // the service and its signature, so that the worker can verify it again and nothing
 // unsigned is ever acted on. TaskResultID is a natural de-duplication key for the
-// queue.
+// queue. The body holds the run's access token: a Job prints (String, GoString,
+// LogValue) as its task result ID and size only, but its JSON form is whole, so the
+// queue must be trusted like the receiver.
 type Job struct {
 	Body         []byte `json:"body"`
 	Signature    string `json:"signature,omitempty"`
 	TaskResultID string `json:"task_result_id"`
+	// ReceivedAt is when the receiver accepted the delivery. Process counts the check
+	// deadline from it, so that time spent in the queue does not stretch the check past
+	// the service's own limit. Zero counts from the start of Process.
+	ReceivedAt time.Time `json:"received_at,omitzero"`
+}
+
+// String describes the job without its body or signature.
+func (j Job) String() string {
+	return fmt.Sprintf("tfc.Job(%s, %d bytes)", j.TaskResultID, len(j.Body))
+}
+
+// GoString is String, so that %#v does not print the body either.
+func (j Job) GoString() string { return j.String() }
+
+// LogValue logs the task result ID, the body's size and the receipt time only.
+func (j Job) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("task_result_id", j.TaskResultID),
+		slog.Int("body_bytes", len(j.Body)),
+		slog.Time("received_at", j.ReceivedAt),
+	)
 }
 
 // Errors of the receiver and its deliveries.
@@ -112,6 +136,7 @@ var (
 	errShutdown      = errors.New("tfc: the run task receiver shut down")
 	errAlreadyFinal  = errors.New("tfc: the service reports the task result as final already")
 	errTokenRejected = errors.New("tfc: the service no longer accepts the run task access token")
+	errCheckExited   = errors.New("tfc: the check's goroutine exited without returning (runtime.Goexit)")
 )
 
 // ReceiverOption configures a Receiver.
@@ -169,7 +194,7 @@ func NewReceiver(check CheckFunc, opts ...ReceiverOption) (*Receiver, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.client = c
+		r.client, r.ownClient = c, true
 	}
 	r.ctx, r.cancel = context.WithCancelCause(context.Background())
 	return r, nil
@@ -365,7 +390,12 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err := r.start(req.Context(), rt, body, signature); err != nil {
 		r.forget(rt.TaskResultID)
 		log.Warn("tfc: run task delivery not accepted", slog.String("reason", err.Error()))
-		r.busy(w, req, err.Error())
+		// The executor's error stays in the log: it may describe the queue's address.
+		reason := "the job queue did not take the delivery"
+		if errors.Is(err, errFull) {
+			reason = errFull.Error()
+		}
+		r.busy(w, req, reason)
 		return
 	}
 	log.Info("tfc: run task delivery accepted")
@@ -517,7 +547,7 @@ var errFull = errors.New("the maximum number of checks is running")
 // slot is free.
 func (r *Receiver) start(ctx context.Context, rt *RunTaskRequest, body []byte, signature string) error {
 	if r.executor != nil {
-		job := Job{Body: bytes.Clone(body), Signature: signature, TaskResultID: rt.TaskResultID}
+		job := Job{Body: bytes.Clone(body), Signature: signature, TaskResultID: rt.TaskResultID, ReceivedAt: r.now()}
 		return r.executor.Submit(ctx, job)
 	}
 	select {
@@ -527,7 +557,7 @@ func (r *Receiver) start(ctx context.Context, rt *RunTaskRequest, body []byte, s
 	}
 	go func() {
 		defer r.wg.Done()
-		r.run(r.ctx, rt)
+		r.run(r.ctx, rt, r.checkTimeout)
 		r.finished(rt.TaskResultID)
 		<-r.slots
 		if r.afterRun != nil {
@@ -563,7 +593,11 @@ func (r *Receiver) Process(ctx context.Context, job Job) error {
 	defer cancel(nil)
 	stop := context.AfterFunc(r.ctx, func() { cancel(context.Cause(r.ctx)) })
 	defer stop()
-	r.run(ctx, rt)
+	timeout := r.checkTimeout
+	if !job.ReceivedAt.IsZero() {
+		timeout -= r.now().Sub(job.ReceivedAt)
+	}
+	r.run(ctx, rt, timeout)
 	return nil
 }
 
@@ -581,27 +615,38 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 		r.wg.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		r.cancel(errShutdown)
-		return nil
 	case <-ctx.Done():
-		r.cancel(errShutdown)
-		<-done
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	r.cancel(errShutdown)
+	<-done
+	if r.ownClient {
+		r.client.CloseIdleConnections()
+	}
+	return err
 }
 
-// run is the life of one accepted delivery: the check with its deadline and
-// heartbeats, then exactly one final callback.
-func (r *Receiver) run(parent context.Context, rt *RunTaskRequest) {
+// run is the life of one accepted delivery: the check with its deadline (timeout from
+// now) and heartbeats, then exactly one final callback.
+func (r *Receiver) run(parent context.Context, rt *RunTaskRequest, timeout time.Duration) {
 	log := r.logger.With(deliveryAttrs(rt)...)
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	ctx, cancelDeadline := context.WithTimeoutCause(ctx, r.checkTimeout, errCheckDeadline)
+	ctx, cancelDeadline := context.WithTimeoutCause(ctx, timeout, errCheckDeadline)
 	defer cancelDeadline()
 
 	d := &Delivery{Request: rt, receiver: r, log: log, cancel: cancel}
+	if timeout <= 0 {
+		// A job that waited in a queue past the deadline: the check would start with
+		// no time left, so it does not start at all.
+		log.Warn("tfc: run task job reached the worker after the check deadline", slog.Duration("late_by", -timeout))
+		d.finish()
+		r.sendFinal(d, Failed(fmt.Sprintf("The check could not start within %v of the request.", r.checkTimeout)), log)
+		return
+	}
 	stopHeartbeats := r.startHeartbeats(ctx, d)
 	update := r.runCheck(ctx, d, log)
 	stopHeartbeats()
@@ -622,12 +667,20 @@ func (r *Receiver) runCheck(ctx context.Context, d *Delivery, log *slog.Logger) 
 	start := r.now()
 	outcome := make(chan checkOutcome, 1) // buffered: a check that outlives its deadline can still finish
 	go func() {
+		returned := false
 		defer func() {
+			if returned {
+				return
+			}
 			if v := recover(); v != nil {
 				outcome <- checkOutcome{panicked: v, stack: debug.Stack()}
+				return
 			}
+			// Neither a return nor a panic: runtime.Goexit, as t.FailNow calls.
+			outcome <- checkOutcome{err: errCheckExited}
 		}()
 		u, err := r.check(ctx, d)
+		returned = true
 		outcome <- checkOutcome{update: u, err: err}
 	}()
 	var o checkOutcome
@@ -686,11 +739,13 @@ func (r *Receiver) sendFinal(d *Delivery, update TaskResultUpdate, log *slog.Log
 }
 
 // startHeartbeats sends "running" every heartbeat interval until stopped. The stop
-// function waits for a heartbeat in flight, so the final callback is always last.
-func (r *Receiver) startHeartbeats(ctx context.Context, d *Delivery) (stop func()) {
+// function cancels a heartbeat in flight (with its retries) and waits for it to end,
+// so the final callback is always last and never waits on a heartbeat's backoff.
+func (r *Receiver) startHeartbeats(parent context.Context, d *Delivery) (stop func()) {
 	if r.heartbeat <= 0 {
 		return func() {}
 	}
+	ctx, cancel := context.WithCancel(parent)
 	quit, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
@@ -711,6 +766,7 @@ func (r *Receiver) startHeartbeats(ctx context.Context, d *Delivery) (stop func(
 	}()
 	return func() {
 		close(quit)
+		cancel()
 		<-exited
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -410,16 +411,28 @@ func TestReceiverStopsCheckWhenServiceSaysFinal(t *testing.T) {
 	f := newFakeService(t, testHMACKey)
 	f.respond = func(_ string, _ int, status TaskResultStatus) int { return http.StatusConflict }
 	stopped := make(chan error, 1)
-	_, srv := newTestReceiver(t, f, func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
+	var logs syncBuffer
+	r, srv := newTestReceiver(t, f, func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
 		err := d.Progress(ctx, "working")
 		<-ctx.Done()
 		stopped <- errors.Join(err, context.Cause(ctx))
 		return Passed("x"), nil
-	}, WithHeartbeat(0))
+	}, WithHeartbeat(0), WithReceiverLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	f.deliver(srv.URL, f.request("taskrs-gone", StagePostPlan, false))
 	err := <-stopped
 	if !errors.Is(err, ErrConflict) || !errors.Is(err, errAlreadyFinal) {
 		t.Errorf("check saw %v", err)
+	}
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The final result is still sent once; its 409 is logged, not retried.
+	cbs := f.callbacksFor("taskrs-gone")
+	if len(cbs) != 2 || cbs[0].Status != TaskResultRunning || cbs[1].Status == TaskResultRunning || cbs[1].HTTPStatus != http.StatusConflict {
+		t.Errorf("callbacks: %+v", cbs)
+	}
+	if !strings.Contains(logs.String(), "already final") {
+		t.Errorf("the 409 is not in the logs:\n%s", logs.String())
 	}
 }
 
@@ -584,7 +597,102 @@ func TestReceiverShutdown(t *testing.T) {
 		t.Errorf("delivery after Shutdown: %d", rec.Code)
 	}
 	f.close()
-	cc.http.HTTPClient.CloseIdleConnections()
+	cc.CloseIdleConnections()
+}
+
+// TestReceiverShutdownClosesItsOwnClient: a receiver that made its own callback client
+// leaves no connection goroutine behind after Shutdown.
+func TestReceiverShutdownClosesItsOwnClient(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	before := goleak.IgnoreCurrent()
+	r, err := NewReceiver(passCheck, WithHMACKeys(f.key), WithHeartbeat(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
+	f.deliver(srv.URL, f.request("taskrs-own", StagePostPlan, false))
+	f.waitFinal()
+	srv.Close()
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, before)
+}
+
+// TestReceiverFinalDoesNotWaitForHeartbeatRetries: when the check returns while a
+// heartbeat is retrying, the heartbeat is abandoned and the final result goes at once,
+// even with retry waits of a minute.
+func TestReceiverFinalDoesNotWaitForHeartbeatRetries(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	heartbeat := make(chan struct{}, 16)
+	f.respond = func(_ string, _ int, status TaskResultStatus) int {
+		if status == TaskResultRunning {
+			heartbeat <- struct{}{}
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	slow, err := NewClient(WithRetryPolicy(RetryPolicy{MaxRetries: 5, MinWait: time.Minute, MaxWait: time.Minute}), WithRateLimit(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, srv := newTestReceiver(t, f, func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
+		<-heartbeat // a heartbeat failed and now waits a minute to retry
+		return Passed("done"), nil
+	}, WithCallbackClient(slow), WithHeartbeat(time.Millisecond))
+	f.deliver(srv.URL, f.request("taskrs-hb", StagePostPlan, false))
+	if cb := f.waitFinal(); cb.Status != TaskResultPassed {
+		t.Errorf("final = %+v", cb)
+	}
+	slow.CloseIdleConnections()
+}
+
+// TestReceiverCheckGoexit: a check that ends its goroutine with runtime.Goexit (as
+// t.FailNow does) is reported failed at once, not at the deadline.
+func TestReceiverCheckGoexit(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	_, srv := newTestReceiver(t, f, func(context.Context, *Delivery) (TaskResultUpdate, error) {
+		runtime.Goexit()
+		return Passed("unreachable"), nil
+	}, WithHeartbeat(0))
+	f.deliver(srv.URL, f.request("taskrs-goexit", StagePostPlan, false))
+	if cb := f.waitFinal(); cb.Status != TaskResultFailed || !strings.Contains(cb.Message, "internal error") {
+		t.Errorf("final = %+v", cb)
+	}
+}
+
+// TestJobPrintsNoSecrets: a Job printed or logged shows its task result ID, never the
+// body's access token or the signature.
+func TestJobPrintsNoSecrets(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	body, _ := json.Marshal(f.request("taskrs-job", StagePostPlan, false))
+	job := Job{Body: body, Signature: Sign(f.key, body), TaskResultID: "taskrs-job", ReceivedAt: time.Now()}
+	var out syncBuffer
+	fmt.Fprintf(&out, "%v %+v %#v %s\n", job, job, job, job)
+	slog.New(slog.NewJSONHandler(&out, nil)).Info("job", "job", job)
+	slog.New(slog.NewTextHandler(&out, nil)).Info("job", "job", job)
+	assertNoSecrets(t, "printed job", out.String(), accessTokenFor("taskrs-job"), job.Signature, "access_token")
+	if !strings.Contains(out.String(), "taskrs-job") {
+		t.Errorf("the job's task result ID is not shown:\n%s", out.String())
+	}
+}
+
+// TestProcessCountsTheDeadlineFromReceipt: a job that waited in the queue longer than
+// the check's deadline is reported failed without running the check.
+func TestProcessCountsTheDeadlineFromReceipt(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	worker, _ := newTestReceiver(t, f, func(ctx context.Context, _ *Delivery) (TaskResultUpdate, error) {
+		t.Error("the check ran for a job past its deadline")
+		return Passed("too late"), nil
+	}, WithCheckTimeout(time.Hour), WithHeartbeat(0))
+	body, _ := json.Marshal(f.request("taskrs-stale", StagePostPlan, false))
+	job := Job{Body: body, Signature: Sign(f.key, body), TaskResultID: "taskrs-stale", ReceivedAt: time.Now().Add(-2 * time.Hour)}
+	if err := worker.Process(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	if cb := f.waitFinal(); cb.Status != TaskResultFailed || !strings.Contains(cb.Message, "could not start within 1h0m0s") {
+		t.Errorf("final = %+v", cb)
+	}
 }
 
 // queue is an Executor backed by a channel, standing in for SQS, Pub/Sub and the like.
@@ -609,7 +717,7 @@ func TestReceiverExecutor(t *testing.T) {
 		ran.Add(1)
 		return Passed("by a worker"), nil
 	}
-	_, front := newTestReceiver(t, f, check, WithExecutor(q))
+	frontReceiver, front := newTestReceiver(t, f, check, WithExecutor(q))
 	worker, _ := newTestReceiver(t, f, check)
 
 	if got := f.deliver(front.URL, f.request("taskrs-q", StagePostPlan, false)); got != 200 {
@@ -641,6 +749,18 @@ func TestReceiverExecutor(t *testing.T) {
 	q.full = true
 	if got := f.deliver(front.URL, f.request("taskrs-r", StagePostPlan, false)); got != 503 {
 		t.Errorf("full queue: %d", got)
+	}
+	// The queue's own error stays in the logs: the service sees a fixed reason.
+	rec := httptest.NewRecorder()
+	body, _ := json.Marshal(f.request("taskrs-s", StagePostPlan, false))
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	req.Header.Set(SignatureHeader, Sign(f.key, body))
+	frontReceiver.ServeHTTP(rec, req)
+	if rec.Code != 503 || strings.Contains(rec.Body.String(), "queue is full") || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("full queue answer: %d %q", rec.Code, rec.Body.String())
+	}
+	if job.ReceivedAt.IsZero() || !got.ReceivedAt.Equal(job.ReceivedAt) {
+		t.Errorf("receipt time %v, after the queue %v", job.ReceivedAt, got.ReceivedAt)
 	}
 }
 

@@ -370,6 +370,14 @@ type attemptTransport struct {
 	logger  *slog.Logger
 }
 
+// CloseIdleConnections passes the call on to the transport underneath, so that
+// http.Client.CloseIdleConnections reaches it through the wrapper.
+func (t *attemptTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	if t.limiter != nil {
