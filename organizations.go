@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -76,14 +78,34 @@ func (s *OrganizationsService) ReadEntitlements(ctx context.Context, organizatio
 	}
 	set := &EntitlementSet{ID: doc.Data.ID}
 	if len(doc.Data.Attributes) > 0 {
-		if err := json.Unmarshal(doc.Data.Attributes, set); err != nil {
-			return nil, fmt.Errorf("tfc: GET %s: decoding the entitlement set: %w", c.path, err)
-		}
-		if err := json.Unmarshal(doc.Data.Attributes, &set.Attributes); err != nil {
+		if err := decodeEntitlements(doc.Data.Attributes, set); err != nil {
 			return nil, fmt.Errorf("tfc: GET %s: decoding the entitlement set: %w", c.path, err)
 		}
 	}
 	return set, nil
+}
+
+// decodeEntitlements fills set from the attributes object. A limit the service sends
+// blank ("") means no limit, as null does, so blanks are read as null.
+func decodeEntitlements(attrs json.RawMessage, set *EntitlementSet) error {
+	if err := json.Unmarshal(attrs, &set.Attributes); err != nil {
+		return err
+	}
+	isBlank := func(v json.RawMessage) bool { return string(v) == `""` }
+	typed := attrs
+	if slices.ContainsFunc(slices.Collect(maps.Values(set.Attributes)), isBlank) {
+		cleaned := maps.Clone(set.Attributes)
+		for k, v := range cleaned {
+			if isBlank(v) {
+				cleaned[k] = json.RawMessage("null")
+			}
+		}
+		var err error
+		if typed, err = json.Marshal(cleaned); err != nil {
+			return err
+		}
+	}
+	return json.Unmarshal(typed, set)
 }
 
 // Organization is the part of an organization that tfc manages.

@@ -37,6 +37,23 @@ func TestReadEntitlements(t *testing.T) {
 	}
 }
 
+// TestReadEntitlementsBlankLimit: a blank limit means no limit, as null does, and
+// does not fail the call; Attributes keeps what was sent.
+func TestReadEntitlementsBlankLimit(t *testing.T) {
+	api := newTestAPI(t)
+	api.handle("GET /api/v2/organizations/blank/entitlement-set", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", mediaTypeJSONAPI)
+		_, _ = w.Write([]byte(`{"data":{"id":"org-blank","type":"entitlement-sets","attributes":{"user-limit":"","run-task-limit":3,"run-tasks":true}}}`))
+	})
+	set, err := api.client.Organizations.ReadEntitlements(context.Background(), "blank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.UserLimit != nil || set.RunTaskLimit == nil || *set.RunTaskLimit != 3 || !set.RunTasks || string(set.Attributes["user-limit"]) != `""` {
+		t.Errorf("set = %+v", set)
+	}
+}
+
 func TestModuleTestTokenTTL(t *testing.T) {
 	api := newTestAPI(t)
 	api.handle("PATCH /api/v2/organizations/my-org", func(w http.ResponseWriter, r *http.Request) {

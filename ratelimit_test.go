@@ -59,6 +59,25 @@ func TestWindowLimiterSlots(t *testing.T) {
 	}
 }
 
+// TestWindowLimiterZeroValue: a zero WindowLimiter holds the default ceiling instead
+// of panicking.
+func TestWindowLimiterZeroValue(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := &WindowLimiter{now: clock.Now}
+	for i := range DefaultRateLimit {
+		if ok, _ := l.Allow(); !ok {
+			t.Fatalf("request %d refused", i+1)
+		}
+	}
+	if ok, wait := l.Allow(); ok || wait != time.Second+windowGuard {
+		t.Errorf("request %d: allowed %v, wait %v", DefaultRateLimit+1, ok, wait)
+	}
+	var zero WindowLimiter
+	if err := zero.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestWindowLimiterNeverExceeds checks the invariant on a long random-ish sequence: no
 // window of the limiter's length holds more than n slots.
 func TestWindowLimiterNeverExceeds(t *testing.T) {

@@ -244,7 +244,8 @@ func defaultLimiter() Limiter {
 // WindowLimiter admits at most n requests in any window of the given length: the exact
 // rule "no more than 30 requests in any one second", unlike a token bucket, which admits
 // burst + rate·T in a window of length T. Requests may burst up to n at once and are
-// then paced. Waiters are served in arrival order. It is safe for concurrent use.
+// then paced. Waiters are served in arrival order. It is safe for concurrent use. The
+// zero value holds the client's default ceiling: DefaultRateLimit requests a second.
 type WindowLimiter struct {
 	mu     sync.Mutex
 	window time.Duration
@@ -285,12 +286,24 @@ func (l *WindowLimiter) Wait(ctx context.Context) error {
 	}
 }
 
+// initLocked gives a zero WindowLimiter the default ceiling.
+func (l *WindowLimiter) initLocked() {
+	if l.slots == nil {
+		l.slots = make([]time.Time, DefaultRateLimit)
+		l.window = time.Second + windowGuard
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+}
+
 // reserve takes the earliest slot at or after now that keeps every window within the
 // limit. Slots are handed out in non-decreasing order, so slots[next] is the oldest of
 // the last n, and at ≥ slots[next]+window keeps any n+1 consecutive slots a window apart.
 func (l *WindowLimiter) reserve(ctx context.Context) (now, at time.Time, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.initLocked()
 	now = l.now()
 	at = l.slots[l.next].Add(l.window)
 	if at.Before(now) {
@@ -311,6 +324,7 @@ func (l *WindowLimiter) reserve(ctx context.Context) (now, at time.Time, err err
 func (l *WindowLimiter) Allow() (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.initLocked()
 	now := l.now()
 	if at := l.slots[l.next].Add(l.window); at.After(now) {
 		return false, at.Sub(now)

@@ -109,12 +109,8 @@ func outcomes(dels []Deletion) []tfc.Outcome {
 		if del.Replaced {
 			action, what = "Replace", "deleted and created again"
 		}
-		id := del.Address
-		if len(id) > tfc.MaxOutcomeIDLength {
-			id = id[:tfc.MaxOutcomeIDLength]
-		}
 		out = append(out, tfc.Outcome{
-			ID:          id,
+			ID:          firstRunes(del.Address, tfc.MaxOutcomeIDLength),
 			Description: fmt.Sprintf("%s would be %s.", del.Address, what),
 			Body:        fmt.Sprintf("The plan %ss `%s`. This guard refuses plans that delete resources: change the configuration, or override the task stage if the deletion is intended.", strings.ToLower(action), del.Address),
 			Tags: map[string][]tfc.Tag{
@@ -138,4 +134,17 @@ func NewServer(addr string, handler http.Handler) *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+}
+
+// firstRunes returns s cut to at most n characters (the service counts characters, and
+// a cut inside a multi-byte character would leave invalid UTF-8).
+func firstRunes(s string, n int) string {
+	count := 0
+	for i := range s {
+		if count == n {
+			return s[:i]
+		}
+		count++
+	}
+	return s
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	tfjson "github.com/hashicorp/terraform-json"
 
@@ -66,5 +67,12 @@ func TestOutcomesStayWithinLimits(t *testing.T) {
 		if len(o.ID) > tfc.MaxOutcomeIDLength {
 			t.Fatalf("outcome ID of %d characters", len(o.ID))
 		}
+	}
+
+	// Addresses may hold any character in an index key: the ID is cut by characters.
+	wide := `aws_s3_bucket.b["` + strings.Repeat("é", 70) + `"]`
+	u = Result(Summary{Deletions: []Deletion{{Address: wide}}}, true)
+	if id := u.Outcomes[0].ID; !utf8.ValidString(id) || utf8.RuneCountInString(id) != tfc.MaxOutcomeIDLength {
+		t.Errorf("ID %q: %d characters, valid UTF-8 %v", id, utf8.RuneCountInString(id), utf8.ValidString(id))
 	}
 }
