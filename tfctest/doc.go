@@ -26,9 +26,10 @@
 // Every request needs "Authorization: Bearer " + s.Token (401 otherwise), except the
 // ping and the run task endpoints that take a run's access token instead (callbacks and
 // downloads). Lists take page[number] and page[size] (default 20, at most 100) and
-// answer with meta.pagination and links. Unknown IDs get 404. WithRateLimit enforces the
-// service's request ceiling and WithFaults injects 429s, 5xx answers and dropped
-// connections, repeatably, for retry tests.
+// answer with meta.pagination and links. Unknown IDs get 404, and objects given to Deny
+// the answers of a token without permission (403 or 404, as documented). WithRateLimit
+// enforces the service's request ceiling and WithFaults injects 429s, 5xx answers and
+// dropped connections, repeatably, for retry tests.
 //
 // NewCTSServer is the same for the Consul-Terraform-Sync daemon's /v1 API.
 //

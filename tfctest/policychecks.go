@@ -186,6 +186,9 @@ func (s *Server) listPolicyChecks(w http.ResponseWriter, r *http.Request) error 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.denied[r.PathValue("id")] {
+		return s.deniedError("Plan not found or user unauthorized to perform action.", "run not found")
+	}
 	rn, err := lookup(s.runs, r.PathValue("id"), "run")
 	if err != nil {
 		return err
@@ -221,6 +224,12 @@ func (s *Server) getPolicyCheck(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	err = s.deniedPolicyCheckLocked(r.PathValue("id"))
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	return show(s, w, s.policyChecks, r.PathValue("id"), "policy check", s.policyCheckResource, func(c *policyCheck) []resource {
 		return includeRuns([]*run{c.run}, inc)
 	})
@@ -232,6 +241,9 @@ func (s *Server) getPolicyCheck(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) overridePolicyCheck(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.deniedPolicyCheckLocked(r.PathValue("id")); err != nil {
+		return err
+	}
 	c, err := lookup(s.policyChecks, r.PathValue("id"), "policy check")
 	if err != nil {
 		return err
@@ -254,6 +266,10 @@ var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
 // on the blob store (stripped of ANSI escape codes with clean=true, as on Scalr).
 func (s *Server) policyCheckOutput(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Lock()
+	if err := s.deniedPolicyCheckLocked(r.PathValue("id")); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	c, err := lookup(s.policyChecks, r.PathValue("id"), "policy check")
 	if err != nil {
 		s.mu.Unlock()
@@ -267,4 +283,33 @@ func (s *Server) policyCheckOutput(w http.ResponseWriter, r *http.Request) error
 	s.mu.Unlock()
 	http.Redirect(w, r, target, http.StatusFound)
 	return nil
+}
+
+// Deny takes the token's permission on one object away, so that tests can take the
+// path of a permission error: id is a run ID (its policy checks cannot be listed), a
+// policy check ID (it cannot be read, overridden or downloaded) or a registry module's
+// address as RegistryModuleAddress.String() (its test configuration can be read but
+// not changed). Each then gets the documented answer: on Scalr a 403 "not found or user
+// unauthorized", on HCP Terraform a 404 for runs and policy checks, which it does not
+// reveal to those who may not see them, and a 403 for test configuration changes.
+func (s *Server) Deny(id string) {
+	s.mu.Lock()
+	s.denied[id] = true
+	s.mu.Unlock()
+}
+
+// deniedPolicyCheckLocked is the error for a policy check the token may not touch.
+func (s *Server) deniedPolicyCheckLocked(id string) error {
+	if !s.denied[id] {
+		return nil
+	}
+	return s.deniedError("Policy check not found or user unauthorized to perform action.", "policy check not found")
+}
+
+// deniedError is Scalr's 403 with scalrDetail, or HCP Terraform's 404 with hcpDetail.
+func (s *Server) deniedError(scalrDetail, hcpDetail string) error {
+	if s.cfg.scalr {
+		return newError(http.StatusForbidden, "Forbidden", scalrDetail)
+	}
+	return notFound(hcpDetail)
 }

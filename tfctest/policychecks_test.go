@@ -182,3 +182,50 @@ func TestTestConfiguration(t *testing.T) {
 		t.Errorf("unknown module: %v", err)
 	}
 }
+
+// TestDeny: a denied object answers as the service answers a token without
+// permission, on each flavour.
+func TestDeny(t *testing.T) {
+	var apiErr *tfc.APIError
+	wantStatus := func(what string, err error, status int, detail string) {
+		t.Helper()
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != status || (detail != "" && apiErr.Errors[0].Detail != detail) {
+			t.Errorf("%s: %v, want %d %q", what, err, status, detail)
+		}
+	}
+
+	scalr := newServer(t, tfctest.WithScalr())
+	check := scalr.AddPolicyCheck("run-denied0000000000", tfctest.PolicyCheck{Status: tfc.PolicyCheckSoftFailed})
+	open := scalr.AddPolicyCheck("run-open000000000000", tfctest.PolicyCheck{Status: tfc.PolicyCheckPassed})
+	scalr.Deny("run-denied0000000000")
+	scalr.Deny(check)
+	c := scalr.Client()
+	_, err := c.PolicyChecks.List(ctx(t), "run-denied0000000000", nil)
+	wantStatus("Scalr list", err, http.StatusForbidden, "Plan not found or user unauthorized to perform action.")
+	_, err = c.PolicyChecks.Read(ctx(t), check, nil)
+	wantStatus("Scalr read", err, http.StatusForbidden, "Policy check not found or user unauthorized to perform action.")
+	if !errors.Is(err, tfc.ErrForbidden) {
+		t.Errorf("Scalr read: %v does not match ErrForbidden", err)
+	}
+	_, err = c.PolicyChecks.Override(ctx(t), check)
+	wantStatus("Scalr override", err, http.StatusForbidden, "")
+	_, err = c.PolicyChecks.Output(ctx(t), check, nil)
+	wantStatus("Scalr output", err, http.StatusForbidden, "")
+	if _, err := c.PolicyChecks.Read(ctx(t), open, nil); err != nil {
+		t.Errorf("a check not denied: %v", err)
+	}
+
+	hcp := newServer(t)
+	check = hcp.AddPolicyCheck("run-denied0000000000", tfctest.PolicyCheck{Status: tfc.PolicyCheckPassed})
+	hcp.Deny(check)
+	mod := hcp.AddRegistryModule("acme", "vpc", "aws")
+	hcp.Deny(mod.Address.String())
+	c = hcp.Client()
+	_, err = c.PolicyChecks.Read(ctx(t), check, nil)
+	wantStatus("HCP read", err, http.StatusNotFound, "")
+	_, err = c.TestConfigurations.EnableOIDC(ctx(t), mod.Address, &tfc.AWSOIDCConfiguration{RoleARN: "arn:aws:iam::123456789012:role/t"})
+	wantStatus("test configuration change", err, http.StatusForbidden, "You do not have permission to modify this module's test configuration")
+	if tc, err := c.TestConfigurations.Read(ctx(t), mod.Address); err != nil || tc.OIDCEnabled {
+		t.Errorf("reading a module denied changes: %+v %v", tc, err)
+	}
+}

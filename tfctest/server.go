@@ -59,6 +59,7 @@ type state struct {
 	deliveries    []Delivery
 	blobSawAuth   bool
 	limiters      map[string]*tfc.WindowLimiter // by bearer token
+	denied        map[string]bool               // IDs and module addresses the token may not touch (Deny)
 	defaultConfig []byte                        // the configuration tar.gz of runs that bring none, once built
 }
 
@@ -132,7 +133,7 @@ func NewServer(opts ...Option) *Server {
 			wsTasks: map[string]*workspaceTask{}, runs: map[string]*run{}, stages: map[string]*taskStage{},
 			results: map[string]*taskResult{}, callbacks: map[string]*taskResult{}, plans: map[string]*run{},
 			configs: map[string]*run{}, policyChecks: map[string]*policyCheck{}, modules: map[string]*registryModule{},
-			blobs: map[string]blob{}, limiters: map[string]*tfc.WindowLimiter{},
+			blobs: map[string]blob{}, limiters: map[string]*tfc.WindowLimiter{}, denied: map[string]bool{},
 		},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

@@ -132,10 +132,14 @@ var requiredOIDCFields = map[tfc.OIDCProvider][]string{
 // points at it). With oidc-enabled false, the rest may be left out.
 func (s *Server) updateTestConfiguration(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Lock()
-	_, err := s.moduleFromPath(r)
+	found, err := s.moduleFromPath(r)
+	denied := err == nil && s.denied[found.address.String()]
 	s.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	if denied {
+		return newError(http.StatusForbidden, "Forbidden", "You do not have permission to modify this module's test configuration")
 	}
 	in, err := readResource(r)
 	if err != nil {
