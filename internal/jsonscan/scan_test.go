@@ -44,40 +44,13 @@ func read(in string, f func(*Decoder)) bool {
 // compareScalars checks String, Int, Bool, Time and Skip on in against encoding/json.
 func compareScalars(t *testing.T, in string) {
 	t.Helper()
-	var wantS string
-	wantErr := json.Unmarshal([]byte(in), &wantS)
-	var gotS string
-	ok := read(in, func(d *Decoder) { gotS = d.String() })
-	if ok != (wantErr == nil) || (ok && gotS != wantS) {
-		t.Errorf("String(%q) = %q, ok %v; encoding/json %q, %v", in, gotS, ok, wantS, wantErr)
-	}
-
-	var wantI int64
-	wantErr = json.Unmarshal([]byte(in), &wantI)
-	var gotI int64
-	ok = read(in, func(d *Decoder) { gotI = d.Int() })
-	if ok != (wantErr == nil) || (ok && gotI != wantI) {
-		t.Errorf("Int(%q) = %d, ok %v; encoding/json %d, %v", in, gotI, ok, wantI, wantErr)
-	}
-
-	var wantB bool
-	wantErr = json.Unmarshal([]byte(in), &wantB)
-	var gotB bool
-	ok = read(in, func(d *Decoder) { gotB = d.Bool() })
-	if ok != (wantErr == nil) || (ok && gotB != wantB) {
-		t.Errorf("Bool(%q) = %v, ok %v; encoding/json %v, %v", in, gotB, ok, wantB, wantErr)
-	}
-
-	var wantT time.Time
-	wantErr = json.Unmarshal([]byte(in), &wantT)
-	var gotT time.Time
-	ok = read(in, func(d *Decoder) { gotT = d.Time() })
-	if ok != (wantErr == nil) || (ok && !gotT.Equal(wantT)) {
-		t.Errorf("Time(%q) = %v, ok %v; encoding/json %v, %v", in, gotT, ok, wantT, wantErr)
-	}
+	compareReader(t, "String", in, (*Decoder).String, same[string])
+	compareReader(t, "Int", in, (*Decoder).Int, same[int64])
+	compareReader(t, "Bool", in, (*Decoder).Bool, same[bool])
+	compareReader(t, "Time", in, (*Decoder).Time, time.Time.Equal)
 
 	var raw []byte
-	ok = read(in, func(d *Decoder) { raw = d.Raw() })
+	ok := read(in, func(d *Decoder) { raw = d.Raw() })
 	if ok != json.Valid([]byte(in)) {
 		t.Errorf("Raw(%q) ok %v; json.Valid %v", in, ok, json.Valid([]byte(in)))
 	}
@@ -85,6 +58,21 @@ func compareScalars(t *testing.T, in string) {
 		t.Errorf("Raw(%q) = %q", in, raw)
 	}
 }
+
+// compareReader reads in with one reader and with encoding/json into the reader's type:
+// both must accept or refuse it, and agree on the value.
+func compareReader[T any](t *testing.T, name, in string, reader func(*Decoder) T, equal func(T, T) bool) {
+	t.Helper()
+	var want T
+	wantErr := json.Unmarshal([]byte(in), &want)
+	var got T
+	ok := read(in, func(d *Decoder) { got = reader(d) })
+	if ok != (wantErr == nil) || (ok && !equal(got, want)) {
+		t.Errorf("%s(%q) = %v, ok %v; encoding/json %v, %v", name, in, got, ok, want, wantErr)
+	}
+}
+
+func same[T comparable](a, b T) bool { return a == b }
 
 func TestScalarsMatchEncodingJSON(t *testing.T) {
 	for _, in := range scalarInputs {
