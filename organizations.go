@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"slices"
 	"time"
 )
 
@@ -91,21 +90,23 @@ func decodeEntitlements(attrs json.RawMessage, set *EntitlementSet) error {
 	if err := json.Unmarshal(attrs, &set.Attributes); err != nil {
 		return err
 	}
-	isBlank := func(v json.RawMessage) bool { return string(v) == `""` }
-	typed := attrs
-	if slices.ContainsFunc(slices.Collect(maps.Values(set.Attributes)), isBlank) {
-		cleaned := maps.Clone(set.Attributes)
-		for k, v := range cleaned {
-			if isBlank(v) {
-				cleaned[k] = json.RawMessage("null")
-			}
+	var cleaned map[string]json.RawMessage // a copy with blanks as null, made only if needed
+	for k, v := range set.Attributes {
+		if string(v) != `""` {
+			continue
 		}
+		if cleaned == nil {
+			cleaned = maps.Clone(set.Attributes)
+		}
+		cleaned[k] = json.RawMessage("null")
+	}
+	if cleaned != nil {
 		var err error
-		if typed, err = json.Marshal(cleaned); err != nil {
+		if attrs, err = json.Marshal(cleaned); err != nil {
 			return err
 		}
 	}
-	return json.Unmarshal(typed, set)
+	return json.Unmarshal(attrs, set)
 }
 
 // Organization is the part of an organization that tfc manages.
