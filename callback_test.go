@@ -88,7 +88,7 @@ func TestCallbackWireFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.TaskResults.Callback(context.Background(), api.server.URL+"/api/v2/task-results/5ea8d46c/callback?url_code=abc", token, true, update)
+	err = c.TaskResults.Callback(context.Background(), CallbackTarget{URL: api.server.URL + "/api/v2/task-results/5ea8d46c/callback?url_code=abc", AccessToken: token, Outcomes: true}, update)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestCallbackSimpleAndWithoutOutcomes(t *testing.T) {
 	u := Passed("Hello task")
 	u.URL = "https://example.com"
 	u.Outcomes = []Outcome{{ID: "x", Description: "not sent without the capability"}}
-	if err := api.client.TaskResults.Callback(context.Background(), api.server.URL+"/cb", "t", false, u); err != nil {
+	if err := api.client.TaskResults.Callback(context.Background(), CallbackTarget{URL: api.server.URL + "/cb", AccessToken: "t"}, u); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -113,7 +113,7 @@ func TestCallbackErrors(t *testing.T) {
 		api.mux.HandleFunc(fmt.Sprintf("PATCH /cb/%d", status), func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(status)
 		})
-		err := api.client.TaskResults.Callback(context.Background(), fmt.Sprintf("%s/cb/%d?url_code=zzz", api.server.URL, status), "tok-secret", false, Passed("x"))
+		err := api.client.TaskResults.Callback(context.Background(), CallbackTarget{URL: fmt.Sprintf("%s/cb/%d?url_code=zzz", api.server.URL, status), AccessToken: "tok-secret"}, Passed("x"))
 		if !errors.Is(err, sentinel) {
 			t.Errorf("%d: %v", status, err)
 		}
@@ -150,7 +150,7 @@ func TestCallbackValidation(t *testing.T) {
 		"body over 5 MB":  {"https://h/cb", "t", TaskResultUpdate{Status: TaskResultFailed, Outcomes: []Outcome{{ID: "i", Description: "d", Body: strings.Repeat("b", 5<<20+1)}}}},
 	}
 	for name, tt := range tests {
-		if err := c.TaskResults.Callback(ctx, tt.url, tt.token, true, tt.u); !errors.Is(err, ErrInvalidArgument) {
+		if err := c.TaskResults.Callback(ctx, CallbackTarget{URL: tt.url, AccessToken: tt.token, Outcomes: true}, tt.u); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -177,5 +177,114 @@ func TestMessageTruncation(t *testing.T) {
 	}
 	if truncate("short", 10) != "short" || truncate(strings.Repeat("a", 1000), 1000) != strings.Repeat("a", 1000) {
 		t.Error("cut a message within the limit")
+	}
+}
+
+func TestSendableMakesEveryRefusedUpdateValid(t *testing.T) {
+	ok := Outcome{ID: "i", Description: "d"}
+	refused := map[string]TaskResultUpdate{
+		"link not http":   {Status: TaskResultPassed, URL: "javascript:alert(1)"},
+		"link too long":   {Status: TaskResultPassed, URL: "https://x/" + strings.Repeat("a", 500)},
+		"too many":        {Status: TaskResultFailed, Outcomes: make([]Outcome, 251)},
+		"empty id":        {Status: TaskResultFailed, Outcomes: []Outcome{{Description: "d"}}},
+		"long id":         {Status: TaskResultFailed, Outcomes: []Outcome{{ID: strings.Repeat("i", 65), Description: "d"}}},
+		"no description":  {Status: TaskResultFailed, Outcomes: []Outcome{{ID: "i"}}},
+		"long desc":       {Status: TaskResultFailed, Outcomes: []Outcome{{ID: "i", Description: strings.Repeat("d", 1001)}}},
+		"bad level":       withTags(ok, map[string][]Tag{"Severity": {{Label: "High", Level: "critical"}}}),
+		"empty label":     withTags(ok, map[string][]Tag{"Severity": {{Label: ""}}}),
+		"long label":      withTags(ok, map[string][]Tag{"Severity": {{Label: strings.Repeat("l", 33)}}}),
+		"33 labels":       withTags(ok, map[string][]Tag{"Severity": make([]Tag, 33)}),
+		"header no label": withTags(ok, map[string][]Tag{"Severity": {}}),
+		"empty header":    withTags(ok, map[string][]Tag{" ": {{Label: "x"}}}),
+		"11 headers":      withTags(ok, elevenHeaders()),
+		"outcome link":    {Status: TaskResultFailed, Outcomes: []Outcome{{ID: "i", Description: "d", URL: "ftp://x"}}},
+		"body over 5 MB":  {Status: TaskResultFailed, Outcomes: []Outcome{{ID: "i", Description: "d", Body: strings.Repeat("é", 5<<19+1)}}},
+	}
+	for name, u := range refused {
+		if err := u.Validate(); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: Validate = %v", name, err)
+		}
+		s := u.Sendable()
+		if err := s.Validate(); err != nil {
+			t.Errorf("%s: Sendable still refused: %v", name, err)
+		}
+		if len(s.Outcomes) > 0 && !utf8.ValidString(s.Outcomes[0].Body) {
+			t.Errorf("%s: body cut inside a character", name)
+		}
+	}
+	if err := (TaskResultUpdate{Status: "done"}).Sendable().Validate(); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("an invalid status is not Sendable's to fix: %v", err)
+	}
+}
+
+func TestSendableKeepsLongIDsDistinctAndReadable(t *testing.T) {
+	addr := func(s string) string {
+		return `module.platform.module.networking.module.subnets.aws_subnet.private["` + s + `"]`
+	}
+	u := Failed("x")
+	for _, az := range []string{"eu-west-1a", "eu-west-1b", "eu-west-1c"} {
+		u.Outcomes = append(u.Outcomes, Outcome{ID: addr(az), Description: addr(az) + " would be deleted"})
+	}
+	s := u.Sendable()
+	seen := map[string]bool{}
+	for i, o := range s.Outcomes {
+		if n := utf8.RuneCountInString(o.ID); n != MaxOutcomeIDLength {
+			t.Errorf("ID %q has %d characters", o.ID, n)
+		}
+		if !strings.HasPrefix(o.ID, "module.platform") || !strings.Contains(o.ID, `["eu-west-1`) {
+			t.Errorf("ID %q lost its start or end", o.ID)
+		}
+		if seen[o.ID] {
+			t.Errorf("ID %q repeats", o.ID)
+		}
+		seen[o.ID] = true
+		if o.Description != u.Outcomes[i].Description {
+			t.Errorf("description changed: %q", o.Description)
+		}
+	}
+	if u.Outcomes[0].ID != addr("eu-west-1a") {
+		t.Error("Sendable modified its receiver")
+	}
+	if again := u.Sendable(); again.Outcomes[0].ID != s.Outcomes[0].ID {
+		t.Error("shortening is not deterministic")
+	}
+}
+
+func TestSendableCutsOutcomesWithANoteThatSurvives(t *testing.T) {
+	u := Failed(strings.Repeat("m", MaxMessageLength))
+	u.URL = "not a url"
+	for i := range 300 {
+		u.Outcomes = append(u.Outcomes, Outcome{ID: fmt.Sprint("o", i), Description: "d"})
+	}
+	s := u.Sendable()
+	if len(s.Outcomes) != MaxOutcomes || s.Outcomes[MaxOutcomes-1].ID != "o249" {
+		t.Fatalf("%d outcomes kept, last %q", len(s.Outcomes), s.Outcomes[len(s.Outcomes)-1].ID)
+	}
+	if n := utf8.RuneCountInString(s.Message); n > MaxMessageLength {
+		t.Errorf("message has %d characters", n)
+	}
+	for _, want := range []string{"50 more findings are not listed", "details link was omitted"} {
+		if !strings.Contains(s.Message, want) {
+			t.Errorf("message %q lacks %q", s.Message[len(s.Message)-200:], want)
+		}
+	}
+	if !strings.HasPrefix(s.Message, "mmm") || s.URL != "" {
+		t.Errorf("message start or URL: %q %q", s.Message[:10], s.URL)
+	}
+	if plain := Passed("all good").Sendable(); plain.Message != "all good" {
+		t.Errorf("a valid update changed: %+v", plain)
+	}
+}
+
+func TestCallbackTargetPrintsNoSecrets(t *testing.T) {
+	r := RunTaskRequest{TaskResultCallbackURL: "https://app.terraform.io/api/v2/task-results/x/callback?url_code=secret-code",
+		AccessToken: "secret-token", Capabilities: RunTaskCapabilities{Outcomes: true}}
+	to := r.CallbackTarget()
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "to", to)
+	out := fmt.Sprintf("%v %+v %#v %s %v", to, to, to, &to, &to) + logs.String()
+	assertNoSecrets(t, "callback target", out, "secret-token", "secret-code")
+	if !strings.Contains(out, "app.terraform.io/api/v2/task-results/x/callback") {
+		t.Errorf("target does not show its path: %s", out)
 	}
 }

@@ -218,7 +218,7 @@ func TestCancelReturnsPromptly(t *testing.T) {
 			return nil
 		},
 		"callback": func(ctx context.Context) error {
-			return client.TaskResults.Callback(ctx, hang.URL+"/cb", "tok", false, tfc.Passed("x"))
+			return client.TaskResults.Callback(ctx, tfc.CallbackTarget{URL: hang.URL + "/cb", AccessToken: "tok"}, tfc.Passed("x"))
 		},
 		"policy output": func(ctx context.Context) error {
 			_, err := client.PolicyChecks.Output(ctx, "polchk-1", nil)

@@ -715,19 +715,19 @@ func (r *Receiver) runCheck(ctx context.Context, d *Delivery, log *slog.Logger) 
 }
 
 // sendFinal reports the final update, with its own deadline: the check's may be over.
-// An update the service would refuse (bad outcomes or URL) is sent without the
-// offending part rather than not at all.
+// The update is made sendable first (see TaskResultUpdate.Sendable), so that a detail
+// the service would refuse never costs the result.
 func (r *Receiver) sendFinal(d *Delivery, update TaskResultUpdate, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.finalTimeout)
 	defer cancel()
-	err := d.callback(ctx, update)
-	var argErr *ArgumentError
-	if errors.As(err, &argErr) {
-		log.Error("tfc: run task result was not sendable as returned; sending it without outcomes and URL", slog.String("problem", err.Error()))
-		update.Message = strings.TrimSpace(update.Message + " (Details omitted: the integration produced invalid outcomes.)")
-		update.Outcomes, update.URL = nil, ""
-		err = d.callback(ctx, update)
+	if !d.Request.Capabilities.Outcomes {
+		update.Outcomes = nil
 	}
+	if update.Validate() != nil {
+		log.Warn("tfc: run task result adjusted to the service's limits before sending")
+		update = update.Sendable()
+	}
+	err := d.callback(ctx, update)
 	switch {
 	case err == nil:
 		log.Info("tfc: run task result reported", slog.String("status", string(update.Status)))
@@ -902,7 +902,7 @@ func (d *Delivery) callback(ctx context.Context, u TaskResultUpdate) error {
 
 func (d *Delivery) callbackLocked(ctx context.Context, u TaskResultUpdate) error {
 	rt := d.Request
-	return d.receiver.client.TaskResults.Callback(ctx, rt.TaskResultCallbackURL, rt.AccessToken, rt.Capabilities.Outcomes, u)
+	return d.receiver.client.TaskResults.Callback(ctx, rt.CallbackTarget(), u)
 }
 
 // String describes the delivery without its secrets.

@@ -479,8 +479,9 @@ func TestReceiverInvalidOutcomesStillReport(t *testing.T) {
 	})
 	f.deliver(srv.URL, f.request("taskrs-badout", StagePostPlan, true))
 	cb := f.waitFinal()
-	if cb.Status != TaskResultFailed || len(cb.Outcomes) != 0 || !strings.HasPrefix(cb.Message, "found problems (Details omitted") {
-		t.Errorf("final = %s %q with %d outcomes", cb.Status, cb.Message, len(cb.Outcomes))
+	// The outcome is made sendable (an ID is given), not dropped.
+	if cb.Status != TaskResultFailed || len(cb.Outcomes) != 1 || !strings.Contains(string(cb.Outcomes[0]), `"outcome-id":"outcome-1"`) || cb.Message != "found problems" {
+		t.Errorf("final = %s %q with outcomes %+v", cb.Status, cb.Message, cb.Outcomes)
 	}
 }
 

@@ -264,7 +264,7 @@ func TestCallbacksNeedTheAccessTokenAndFollowTheRules(t *testing.T) {
 	}
 
 	client := s.Client()
-	if err := client.TaskResults.Callback(ctx(t), callbackURL, req.AccessToken, true, tfc.TaskResultUpdate{Status: tfc.TaskResultRunning, Message: "Halfway."}); err != nil {
+	if err := client.TaskResults.Callback(ctx(t), tfc.CallbackTarget{URL: callbackURL, AccessToken: req.AccessToken, Outcomes: true}, tfc.TaskResultUpdate{Status: tfc.TaskResultRunning, Message: "Halfway."}); err != nil {
 		t.Fatal(err)
 	}
 	tr, err := client.TaskResults.Read(ctx(t), req.TaskResultID)
@@ -276,10 +276,10 @@ func TestCallbacksNeedTheAccessTokenAndFollowTheRules(t *testing.T) {
 	}
 	final := tfc.TaskResultUpdate{Status: tfc.TaskResultPassed, Message: "Done.", URL: "https://example.com/report",
 		Outcomes: []tfc.Outcome{{ID: "ok", Description: "All good."}}}
-	if err := client.TaskResults.Callback(ctx(t), callbackURL, req.AccessToken, true, final); err != nil {
+	if err := client.TaskResults.Callback(ctx(t), tfc.CallbackTarget{URL: callbackURL, AccessToken: req.AccessToken, Outcomes: true}, final); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.TaskResults.Callback(ctx(t), callbackURL, req.AccessToken, true, final); !errors.Is(err, tfc.ErrConflict) {
+	if err := client.TaskResults.Callback(ctx(t), tfc.CallbackTarget{URL: callbackURL, AccessToken: req.AccessToken, Outcomes: true}, final); !errors.Is(err, tfc.ErrConflict) {
 		t.Errorf("callback after the final one: %v", err)
 	}
 	if err := r.Wait(ctx(t)); err != nil {
