@@ -128,12 +128,23 @@ var (
 	ErrNoConfigurationVersion = errors.New("tfc: this run task request has no downloadable configuration version")
 	// ErrDeliveryFinished: a progress update after the final result was reported.
 	ErrDeliveryFinished = errors.New("tfc: the run task result was already reported")
+	// ErrJobRefused: Process was given a job it must never act on (a bad signature or
+	// body). A queue should drop such a job rather than deliver it again.
+	ErrJobRefused = errors.New("tfc: run task job refused")
+	// ErrFinalNotReported: Process ran the job but the service did not accept its
+	// final result (it stayed unreachable, or refused the token, within the final
+	// callback timeout). A queue should deliver the job again: Process resumes it
+	// within the original deadline, or reports it failed at once past it.
+	ErrFinalNotReported = errors.New("tfc: the run task result could not be reported")
+	// ErrReceiverShutdown: Process was called on, or interrupted by, a receiver that is
+	// shutting down. A queue should deliver the job again, to another worker.
+	ErrReceiverShutdown = errors.New("tfc: the run task receiver shut down")
 )
 
 // Reasons a check's context ends, besides the caller's own.
 var (
 	errCheckDeadline = errors.New("tfc: the check ran past its deadline")
-	errShutdown      = errors.New("tfc: the run task receiver shut down")
+	errShutdown      = ErrReceiverShutdown
 	errAlreadyFinal  = errors.New("tfc: the service reports the task result as final already")
 	errTokenRejected = errors.New("tfc: the service no longer accepts the run task access token")
 	errCheckExited   = errors.New("tfc: the check's goroutine exited without returning (runtime.Goexit)")
@@ -557,7 +568,7 @@ func (r *Receiver) start(ctx context.Context, rt *RunTaskRequest, body []byte, s
 	}
 	go func() {
 		defer r.wg.Done()
-		r.run(r.ctx, rt, r.checkTimeout)
+		_ = r.run(r.ctx, rt, r.checkTimeout) // logged by sendFinal; nothing retries in-process deliveries
 		r.finished(rt.TaskResultID)
 		<-r.slots
 		if r.afterRun != nil {
@@ -570,13 +581,17 @@ func (r *Receiver) start(ctx context.Context, rt *RunTaskRequest, body []byte, s
 // Process runs a job taken off a queue (see WithExecutor) with every guarantee of the
 // in-process path: it verifies the signature again, decodes the request, runs the
 // check with heartbeats and reports exactly one final result. It blocks until the
-// final callback was sent. It returns an error, and calls nothing back, only for a job
-// it must not act on (a bad signature or body) or when the receiver is shut down.
-// Cancelling ctx ends the check, which is then reported as failed.
+// final callback was sent. Cancelling ctx ends the check, which is then reported as
+// failed.
+//
+// Its error tells the queue what to do with the job: nil, acknowledge it (the service
+// accepted the final result, or answered 409 because it was final already);
+// ErrJobRefused, drop it (nothing was called back); ErrReceiverShutdown or
+// ErrFinalNotReported, deliver it again.
 func (r *Receiver) Process(ctx context.Context, job Job) error {
 	rt, status, reason := r.accept(job.Body, job.Signature)
 	if status != 0 {
-		return fmt.Errorf("tfc: run task job refused: %s", reason)
+		return fmt.Errorf("%w: %s", ErrJobRefused, reason)
 	}
 	if rt.IsVerification() {
 		return nil
@@ -597,8 +612,7 @@ func (r *Receiver) Process(ctx context.Context, job Job) error {
 	if !job.ReceivedAt.IsZero() {
 		timeout -= r.now().Sub(job.ReceivedAt)
 	}
-	r.run(ctx, rt, timeout)
-	return nil
+	return r.run(ctx, rt, timeout)
 }
 
 // Shutdown stops accepting deliveries (they get 503, so the service retries them
@@ -630,8 +644,9 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 }
 
 // run is the life of one accepted delivery: the check with its deadline (timeout from
-// now) and heartbeats, then exactly one final callback.
-func (r *Receiver) run(parent context.Context, rt *RunTaskRequest, timeout time.Duration) {
+// now) and heartbeats, then exactly one final callback. Its error is the final
+// callback's, as ErrFinalNotReported.
+func (r *Receiver) run(parent context.Context, rt *RunTaskRequest, timeout time.Duration) error {
 	log := r.logger.With(deliveryAttrs(rt)...)
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
@@ -644,14 +659,13 @@ func (r *Receiver) run(parent context.Context, rt *RunTaskRequest, timeout time.
 		// no time left, so it does not start at all.
 		log.Warn("tfc: run task job reached the worker after the check deadline", slog.Duration("late_by", -timeout))
 		d.finish()
-		r.sendFinal(d, Failed(fmt.Sprintf("The check could not start within %v of the request.", r.checkTimeout)), log)
-		return
+		return r.sendFinal(d, Failed(fmt.Sprintf("The check could not start within %v of the request.", r.checkTimeout)), log)
 	}
 	stopHeartbeats := r.startHeartbeats(ctx, d)
 	update := r.runCheck(ctx, d, log)
 	stopHeartbeats()
 	d.finish()
-	r.sendFinal(d, update, log)
+	return r.sendFinal(d, update, log)
 }
 
 // checkOutcome is what the check's goroutine reports.
@@ -717,7 +731,7 @@ func (r *Receiver) runCheck(ctx context.Context, d *Delivery, log *slog.Logger) 
 // sendFinal reports the final update, with its own deadline: the check's may be over.
 // The update is made sendable first (see TaskResultUpdate.Sendable), so that a detail
 // the service would refuse never costs the result.
-func (r *Receiver) sendFinal(d *Delivery, update TaskResultUpdate, log *slog.Logger) {
+func (r *Receiver) sendFinal(d *Delivery, update TaskResultUpdate, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.finalTimeout)
 	defer cancel()
 	if !d.Request.Capabilities.Outcomes {
@@ -735,7 +749,9 @@ func (r *Receiver) sendFinal(d *Delivery, update TaskResultUpdate, log *slog.Log
 		log.Info("tfc: run task result was already final at the service", slog.String("status", string(update.Status)))
 	default:
 		log.Error("tfc: run task result could not be reported", slog.String("error", err.Error()))
+		return fmt.Errorf("%w: %w", ErrFinalNotReported, err)
 	}
+	return nil
 }
 
 // startHeartbeats sends "running" every heartbeat interval until stopped. The stop

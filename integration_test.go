@@ -743,8 +743,8 @@ func TestReceiverExecutor(t *testing.T) {
 
 	// A job altered in the queue is refused and not called back.
 	got.Body = bytes.Replace(got.Body, []byte("taskrs-q"), []byte("taskrs-z"), -1)
-	if err := worker.Process(context.Background(), got); err == nil {
-		t.Error("a tampered job was processed")
+	if err := worker.Process(context.Background(), got); !errors.Is(err, ErrJobRefused) {
+		t.Errorf("a tampered job: %v, want ErrJobRefused", err)
 	}
 	// A queue that cannot take the job makes the service retry.
 	q.full = true
@@ -817,5 +817,39 @@ func TestReceiverNoSecretsInLogs(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %s", want)
 		}
+	}
+}
+
+// Process tells a queue what to do with a job: ack (nil, also when the result was
+// final already), or deliver again (ErrFinalNotReported, ErrReceiverShutdown).
+func TestProcessErrorsTellTheQueue(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	f.respond = func(id string, n int, status TaskResultStatus) int {
+		switch id {
+		case "taskrs-down":
+			return http.StatusServiceUnavailable
+		case "taskrs-final":
+			return http.StatusConflict
+		}
+		return 0
+	}
+	worker, _ := newTestReceiver(t, f, func(context.Context, *Delivery) (TaskResultUpdate, error) {
+		return Passed("ok"), nil
+	}, WithHeartbeat(0), WithFinalCallbackTimeout(time.Second))
+	job := func(id string) Job {
+		body, _ := json.Marshal(f.request(id, StagePostPlan, false))
+		return Job{Body: body, Signature: Sign(f.key, body), TaskResultID: id}
+	}
+	if err := worker.Process(context.Background(), job("taskrs-final")); err != nil {
+		t.Errorf("409 on the final: %v, want nil", err)
+	}
+	if err := worker.Process(context.Background(), job("taskrs-down")); !errors.Is(err, ErrFinalNotReported) || !strings.Contains(err.Error(), "503") {
+		t.Errorf("unreachable service: %v, want ErrFinalNotReported", err)
+	}
+	if err := worker.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := worker.Process(context.Background(), job("taskrs-late")); !errors.Is(err, ErrReceiverShutdown) {
+		t.Errorf("after Shutdown: %v, want ErrReceiverShutdown", err)
 	}
 }
