@@ -67,6 +67,7 @@ var decodeCases = []decodeCase{
 	oneCase("task stage", taskStageFromWire),
 	listCase("task stage list", taskStageFromWire),
 	oneCase("task result", taskResultFromWire),
+	listCase("policy evaluation list", policyEvaluationFromWire),
 	oneCase("policy check", policyCheckFromWire),
 	listCase("policy check list", policyCheckFromWire),
 }
