@@ -54,6 +54,9 @@ type Client struct {
 	// PolicySetOutcomes lists and reads the per-policy results of policy evaluations
 	// (/policy-evaluations/:id/policy-set-outcomes, /policy-set-outcomes/:id).
 	PolicySetOutcomes *PolicySetOutcomesService
+	// TaskConfigs lists, creates and updates the configurations of run tasks
+	// (/organizations/:org/task-configs, /task-configs/:id).
+	TaskConfigs *TaskConfigsService
 	// Workspaces reads workspaces by organization and name or by ID.
 	Workspaces *WorkspacesService
 	// Runs reads, lists, applies, discards and cancels runs.
@@ -148,6 +151,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.TestConfigurations = (*TestConfigurationsService)(&c.common)
 	c.PolicyEvaluations = (*PolicyEvaluationsService)(&c.common)
 	c.PolicySetOutcomes = (*PolicySetOutcomesService)(&c.common)
+	c.TaskConfigs = (*TaskConfigsService)(&c.common)
 	c.Workspaces = (*WorkspacesService)(&c.common)
 	c.Runs = (*RunsService)(&c.common)
 	return c, nil
