@@ -28,9 +28,17 @@ type resource struct {
 }
 
 // relationship is a to-one (Data a *resourceRef, possibly nil) or to-many (Data a
-// []resourceRef, never nil) relationship.
+// []resourceRef, never nil) relationship, with its related link where the service
+// sends one.
 type relationship struct {
-	Data any `json:"data"`
+	Data  any               `json:"data"`
+	Links map[string]string `json:"links,omitempty"`
+}
+
+// withRelated adds a "related" link to a relationship.
+func (r relationship) withRelated(path string) relationship {
+	r.Links = map[string]string{"related": path}
+	return r
 }
 
 type resourceRef struct {
