@@ -159,7 +159,10 @@ func TestPolicyEvaluationArgumentsCheckedBeforeTheNetwork(t *testing.T) {
 	ctx := context.Background()
 	for name, call := range map[string]func() error{
 		"no task stage": func() error { _, err := c.PolicyEvaluations.List(ctx, "", nil); return err },
-		"page size":     func() error { _, err := c.PolicyEvaluations.List(ctx, "ts-1", &PolicyEvaluationListOptions{ListOptions{PageSize: 101}}); return err },
+		"page size": func() error {
+			_, err := c.PolicyEvaluations.List(ctx, "ts-1", &PolicyEvaluationListOptions{ListOptions{PageSize: 101}})
+			return err
+		},
 		"no evaluation": func() error { _, err := c.PolicySetOutcomes.List(ctx, "a/b", nil); return err },
 		"no outcome":    func() error { _, err := c.PolicySetOutcomes.Read(ctx, ""); return err },
 		"no status": func() error {

@@ -85,8 +85,8 @@ type RunTask struct {
 	// holding only its ID unless the response included it; read them in full with
 	// TaskConfigsService.List. The service may send none.
 	TaskConfigs []*TaskConfig
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // RunTaskGlobalConfiguration is a run task's organization-wide attachment.

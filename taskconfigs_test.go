@@ -191,8 +191,14 @@ func TestTaskConfigArgumentsCheckedBeforeTheNetwork(t *testing.T) {
 		return TaskConfigCreateOptions{RunTaskID: "task-1", TaskConfigOptions: o}
 	}
 	for name, call := range map[string]func() error{
-		"no organization": func() error { _, err := c.TaskConfigs.Create(ctx, "", TaskConfigCreateOptions{RunTaskID: "task-1", TaskConfigOptions: good}); return err },
-		"no task":         func() error { _, err := c.TaskConfigs.Create(ctx, "acme", TaskConfigCreateOptions{TaskConfigOptions: good}); return err },
+		"no organization": func() error {
+			_, err := c.TaskConfigs.Create(ctx, "", TaskConfigCreateOptions{RunTaskID: "task-1", TaskConfigOptions: good})
+			return err
+		},
+		"no task": func() error {
+			_, err := c.TaskConfigs.Create(ctx, "acme", TaskConfigCreateOptions{TaskConfigOptions: good})
+			return err
+		},
 		"no level": func() error {
 			_, err := c.TaskConfigs.Create(ctx, "acme", with(func(o *TaskConfigOptions) { o.EnforcementLevel = "" }))
 			return err

@@ -69,8 +69,8 @@ type TaskStage struct {
 	// CostEstimate is the run's cost estimate when it was included
 	// (TaskStageIncludeCostEstimate); nil otherwise.
 	CostEstimate *CostEstimate
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // TaskStagePermissions are what the token may do with a task stage.
