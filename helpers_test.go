@@ -67,7 +67,11 @@ func (api *testAPI) handle(pattern string, h http.HandlerFunc) {
 
 // serveFixture answers with status and a testdata file as a JSON:API body.
 func serveFixture(t *testing.T, status int, name string) http.HandlerFunc {
-	body := fixture(t, name)
+	return serveBody(status, fixture(t, name))
+}
+
+// serveBody answers with status and body as a JSON:API body.
+func serveBody(status int, body []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", mediaTypeJSONAPI)
 		w.WriteHeader(status)

@@ -22,12 +22,7 @@ func sample(t *testing.T, name string) []byte {
 
 // serveSample answers with status and sample(name) as a JSON:API body.
 func serveSample(t *testing.T, status int, name string) http.HandlerFunc {
-	body := sample(t, name)
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", mediaTypeJSONAPI)
-		w.WriteHeader(status)
-		_, _ = w.Write(body)
-	}
+	return serveBody(status, sample(t, name))
 }
 
 // TestPrintedSamplesThatAreNotJSON: a response as the documentation prints it, "{...}"

@@ -63,6 +63,15 @@ func toMany(typ string, ids []string) relationship {
 	return relationship{Data: refs}
 }
 
+// idsOf returns the IDs of items, in order, for a to-many relationship.
+func idsOf[T any](items []T, id func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = id(it)
+	}
+	return out
+}
+
 // document is a JSON:API top-level document.
 type document struct {
 	Data     any                `json:"data"`

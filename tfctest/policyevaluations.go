@@ -191,10 +191,6 @@ type policyEvaluationAttrs struct {
 }
 
 func (e *policyEvaluation) resource() resource {
-	outcomeIDs := make([]string, len(e.sets))
-	for i, set := range e.sets {
-		outcomeIDs[i] = set.id
-	}
 	self := "/api/v2/policy-evaluations/" + e.id
 	return resource{
 		ID: e.id, Type: "policy-evaluations",
@@ -202,7 +198,7 @@ func (e *policyEvaluation) resource() resource {
 			ResultCount: e.count(), StatusTimestamps: e.timestamps.wire(), CreatedAt: stamp(e.createdAt), UpdatedAt: stamp(e.updatedAt)},
 		Relationships: map[string]relationship{
 			"policy-attachable":   toOne("task-stages", e.stage.id),
-			"policy-set-outcomes": toMany("policy-set-outcomes", outcomeIDs).withRelated(self + "/policy-set-outcomes"),
+			"policy-set-outcomes": toMany("policy-set-outcomes", idsOf(e.sets, func(o *policySetOutcome) string { return o.id })).withRelated(self + "/policy-set-outcomes"),
 		},
 		Links: map[string]string{"self": self},
 	}

@@ -974,20 +974,12 @@ func (st *taskStage) resource() resource {
 		Duration: st.duration().Milliseconds(), CreatedAt: stamp(st.createdAt), UpdatedAt: stamp(st.updatedAt)}
 	a.Permissions.CanOverridePolicy, a.Permissions.CanOverrideTasks, a.Permissions.CanOverride = true, true, true
 	a.Actions.IsOverridable = st.status == tfc.TaskStageAwaitingOverride
-	ids := make([]string, len(st.results))
-	for i, tr := range st.results {
-		ids[i] = tr.id
-	}
-	evalIDs := make([]string, len(st.evaluations))
-	for i, pe := range st.evaluations {
-		evalIDs[i] = pe.id
-	}
 	return resource{
 		ID: st.id, Type: "task-stages", Attributes: a,
 		Relationships: map[string]relationship{
 			"run":                toOne("runs", st.run.id),
-			"task-results":       toMany("task-results", ids),
-			"policy-evaluations": toMany("policy-evaluations", evalIDs),
+			"task-results":       toMany("task-results", idsOf(st.results, func(tr *taskResult) string { return tr.id })),
+			"policy-evaluations": toMany("policy-evaluations", idsOf(st.evaluations, func(pe *policyEvaluation) string { return pe.id })),
 		},
 		Links: map[string]string{"self": "/api/v2/task-stages/" + st.id},
 	}

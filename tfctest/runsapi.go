@@ -70,14 +70,6 @@ func (r *run) operation() string {
 }
 
 func (r *run) resource() resource {
-	stageIDs := make([]string, len(r.stages))
-	for i, st := range r.stages {
-		stageIDs[i] = st.id
-	}
-	checkIDs := make([]string, len(r.policyChecks))
-	for i, pc := range r.policyChecks {
-		checkIDs[i] = pc.id
-	}
 	wsID := ""
 	if r.ws != nil {
 		wsID = r.ws.id
@@ -111,8 +103,8 @@ func (r *run) resource() resource {
 			"comments":              toMany("comments", nil),
 			"run-events":            toMany("run-events", nil),
 			"workspace-run-alerts":  toMany("workspace-run-alerts", nil),
-			"task-stages":           toMany("task-stages", stageIDs),
-			"policy-checks":         toMany("policy-checks", checkIDs),
+			"task-stages":           toMany("task-stages", idsOf(r.stages, func(st *taskStage) string { return st.id })),
+			"policy-checks":         toMany("policy-checks", idsOf(r.policyChecks, func(pc *policyCheck) string { return pc.id })),
 		},
 		Links: map[string]string{"self": "/api/v2/runs/" + r.id},
 	}

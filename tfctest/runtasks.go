@@ -423,10 +423,6 @@ type runTaskAttrs struct {
 }
 
 func (t *runTask) resource() resource {
-	ids := make([]string, len(t.attached))
-	for i, wt := range t.attached {
-		ids[i] = wt.id
-	}
 	// global-configuration is the task's configuration seen the old way.
 	var global *globalConfiguration
 	var configIDs []string
@@ -440,7 +436,7 @@ func (t *runTask) resource() resource {
 			Enabled: t.enabled, GlobalConfiguration: global, CreatedAt: stamp(t.createdAt), UpdatedAt: stamp(t.updatedAt)},
 		Relationships: map[string]relationship{
 			"organization":    toOne("organizations", t.org.name),
-			"workspace-tasks": toMany("workspace-tasks", ids),
+			"workspace-tasks": toMany("workspace-tasks", idsOf(t.attached, func(wt *workspaceTask) string { return wt.id })),
 			"agent-pool":      toOne("agent-pools", t.agentPoolID),
 			"task-configs":    toMany("task-configs", configIDs),
 		},
