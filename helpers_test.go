@@ -3,6 +3,7 @@ package tfc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -122,6 +123,17 @@ func readBody(t *testing.T, r *http.Request) []byte {
 		t.Errorf("reading request body: %v", err)
 	}
 	return b
+}
+
+// assertRefused fails the test for each call whose error does not match
+// ErrInvalidArgument.
+func assertRefused(t *testing.T, calls map[string]func() error) {
+	t.Helper()
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }
 
 // failTransport fails the test if any request is attempted.

@@ -152,12 +152,9 @@ func TestPolicyOutcomeOutput(t *testing.T) {
 }
 
 func TestPolicyEvaluationArgumentsCheckedBeforeTheNetwork(t *testing.T) {
-	c, err := NewClient(WithToken(testToken), WithHTTPClient(&http.Client{Transport: failTransport{t}}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := offlineClient(t)
 	ctx := context.Background()
-	for name, call := range map[string]func() error{
+	assertRefused(t, map[string]func() error{
 		"no task stage": func() error { _, err := c.PolicyEvaluations.List(ctx, "", nil); return err },
 		"page size": func() error {
 			_, err := c.PolicyEvaluations.List(ctx, "ts-1", &PolicyEvaluationListOptions{ListOptions{PageSize: 101}})
@@ -179,9 +176,5 @@ func TestPolicyEvaluationArgumentsCheckedBeforeTheNetwork(t *testing.T) {
 				{Status: PolicyOutcomeFailed, EnforcementLevel: "hard-mandatory"}}})
 			return err
 		},
-	} {
-		if err := call(); !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
+	})
 }

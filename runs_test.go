@@ -147,10 +147,7 @@ func TestRunActionsAreNotRetried(t *testing.T) {
 }
 
 func TestRunListOptionsCheckedBeforeTheNetwork(t *testing.T) {
-	c, err := NewClient(WithToken(testToken), WithHTTPClient(&http.Client{Transport: failTransport{t}}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := offlineClient(t)
 	for name, opts := range map[string]*RunListOptions{
 		"status group":    {StatusGroup: "done"},
 		"timeframe":       {Timeframe: "last-week"},

@@ -179,10 +179,7 @@ func TestRunTaskReadTaskConfigs(t *testing.T) {
 }
 
 func TestTaskConfigArgumentsCheckedBeforeTheNetwork(t *testing.T) {
-	c, err := NewClient(WithToken(testToken), WithHTTPClient(&http.Client{Transport: failTransport{t}}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := offlineClient(t)
 	ctx := context.Background()
 	good := TaskConfigOptions{EnforcementLevel: EnforcementAdvisory, AllowedStages: []Stage{StagePostPlan}}
 	with := func(change func(*TaskConfigOptions)) TaskConfigCreateOptions {
@@ -190,7 +187,7 @@ func TestTaskConfigArgumentsCheckedBeforeTheNetwork(t *testing.T) {
 		change(&o)
 		return TaskConfigCreateOptions{RunTaskID: "task-1", TaskConfigOptions: o}
 	}
-	for name, call := range map[string]func() error{
+	assertRefused(t, map[string]func() error{
 		"no organization": func() error {
 			_, err := c.TaskConfigs.Create(ctx, "", TaskConfigCreateOptions{RunTaskID: "task-1", TaskConfigOptions: good})
 			return err
@@ -237,9 +234,5 @@ func TestTaskConfigArgumentsCheckedBeforeTheNetwork(t *testing.T) {
 				TaskConfigs: []TaskConfigOptions{{EnforcementLevel: EnforcementAdvisory}}})
 			return err
 		},
-	} {
-		if err := call(); !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
+	})
 }

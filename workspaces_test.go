@@ -86,20 +86,13 @@ func TestWorkspaceVCSRepo(t *testing.T) {
 }
 
 func TestWorkspaceArgumentsCheckedBeforeTheNetwork(t *testing.T) {
-	c, err := NewClient(WithToken(testToken), WithHTTPClient(&http.Client{Transport: failTransport{t}}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := offlineClient(t)
 	ctx := context.Background()
-	for name, call := range map[string]func() error{
+	assertRefused(t, map[string]func() error{
 		"no organization": func() error { _, err := c.Workspaces.Read(ctx, "", "app"); return err },
 		"no name":         func() error { _, err := c.Workspaces.Read(ctx, "acme", ""); return err },
 		"slash":           func() error { _, err := c.Workspaces.Read(ctx, "acme", "a/b"); return err },
 		"dot":             func() error { _, err := c.Workspaces.Read(ctx, "acme", "app.prod"); return err },
 		"no ID":           func() error { _, err := c.Workspaces.ReadByID(ctx, ""); return err },
-	} {
-		if err := call(); !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
+	})
 }
