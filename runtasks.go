@@ -166,8 +166,11 @@ type RunTaskUpdateOptions struct {
 	// AgentPoolID: Set to route through an agent pool, Null to stop.
 	AgentPoolID Nullable[string]
 	// TaskConfigs, when given, are sent as the task-configs relationship, shaped as on
-	// Create, owned by Organization (the update path does not name it).
-	TaskConfigs  []TaskConfigOptions
+	// Create. The update table of the API page lists only global-configuration; the
+	// relationship is sent as the create sample shows it.
+	TaskConfigs []TaskConfigOptions
+	// Organization is the task's organization, the owner of TaskConfigs; required with
+	// them, since the update path (/tasks/:id) does not name it.
 	Organization string
 }
 

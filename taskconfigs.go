@@ -152,6 +152,9 @@ func (s *TaskConfigsService) Update(ctx context.Context, taskConfigID string, op
 	if err := validateIDs("project ID", opts.ProjectIDs); err != nil {
 		return nil, err
 	}
+	if opts.Global != nil && *opts.Global && len(opts.ProjectIDs) > 0 {
+		return nil, invalidArg("project IDs", "a global configuration applies to every project; leave them out")
+	}
 	doc := resource[taskConfigAttrs, taskConfigRels]{
 		Type: typeTaskConfigs, ID: taskConfigID,
 		Attributes: taskConfigAttrs{Global: opts.Global, EnforcementLevel: opts.EnforcementLevel, AllowedStages: opts.AllowedStages},

@@ -221,6 +221,10 @@ func TestTaskConfigArgumentsCheckedBeforeTheNetwork(t *testing.T) {
 			return err
 		},
 		"update no ID": func() error { _, err := c.TaskConfigs.Update(ctx, "", TaskConfigUpdateOptions{}); return err },
+		"update global with projects": func() error {
+			_, err := c.TaskConfigs.Update(ctx, "taskcfg-1", TaskConfigUpdateOptions{Global: Ptr(true), ProjectIDs: []string{"prj-1"}})
+			return err
+		},
 		"target without ID": func() error {
 			_, err := c.TaskConfigs.List(ctx, "acme", &TaskConfigListOptions{TargetType: TaskConfigTargetProject})
 			return err
