@@ -48,6 +48,19 @@ type Client struct {
 	// TestConfigurations turns OIDC dynamic credentials for registry module tests on
 	// and off (/registry-modules/…/test-configuration).
 	TestConfigurations *TestConfigurationsService
+	// PolicyEvaluations lists the policy evaluations of task stages
+	// (/task-stages/:id/policy-evaluations), the successor of policy checks.
+	PolicyEvaluations *PolicyEvaluationsService
+	// PolicySetOutcomes lists and reads the per-policy results of policy evaluations
+	// (/policy-evaluations/:id/policy-set-outcomes, /policy-set-outcomes/:id).
+	PolicySetOutcomes *PolicySetOutcomesService
+	// TaskConfigs lists, creates and updates the configurations of run tasks
+	// (/organizations/:org/task-configs, /task-configs/:id).
+	TaskConfigs *TaskConfigsService
+	// Workspaces reads workspaces by organization and name or by ID.
+	Workspaces *WorkspacesService
+	// Runs reads, lists, applies, discards and cancels runs.
+	Runs *RunsService
 }
 
 // service is the value every service type is converted from.
@@ -136,6 +149,11 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.Organizations = (*OrganizationsService)(&c.common)
 	c.PolicyChecks = (*PolicyChecksService)(&c.common)
 	c.TestConfigurations = (*TestConfigurationsService)(&c.common)
+	c.PolicyEvaluations = (*PolicyEvaluationsService)(&c.common)
+	c.PolicySetOutcomes = (*PolicySetOutcomesService)(&c.common)
+	c.TaskConfigs = (*TaskConfigsService)(&c.common)
+	c.Workspaces = (*WorkspacesService)(&c.common)
+	c.Runs = (*RunsService)(&c.common)
 	return c, nil
 }
 

@@ -605,6 +605,8 @@ func (r *runTaskRels) decodeFields(d *jsonscan.Decoder) {
 			decodeToMany(d, &r.Tasks)
 		case "agent-pool":
 			decodeToOne(d, &r.AgentPool)
+		case "task-configs":
+			decodeToMany(d, &r.TaskConfigs)
 		default:
 			d.Skip()
 		}

@@ -67,6 +67,7 @@ var decodeCases = []decodeCase{
 	oneCase("task stage", taskStageFromWire),
 	listCase("task stage list", taskStageFromWire),
 	oneCase("task result", taskResultFromWire),
+	listCase("policy evaluation list", policyEvaluationFromWire),
 	oneCase("policy check", policyCheckFromWire),
 	listCase("policy check list", policyCheckFromWire),
 }
@@ -205,7 +206,7 @@ var knownKeys = strings.Fields(`data included meta pagination type id attributes
 	actions is-overridable run task-results policy-evaluations policy-kind policy-tool-version result-count advisory-failed
 	errored mandatory-failed passed message task-id task-name task-url is-speculative workspace-task-id
 	workspace-task-enforcement-level agent-pool-id task-result-outcomes-count task-stage scope result total-failed
-	hard-failed soft-failed duration-ms sentinel policies messages error-message`)
+	hard-failed soft-failed duration-ms sentinel policies messages error-message task-configs`)
 
 // hasCaseVariantKey reports whether data has an object key that equals a known key
 // only when case is ignored. Keys are read unescaped, as both decoders read them.

@@ -37,8 +37,10 @@
 //
 // # Other APIs
 //
-// The same Client reads and overrides policy checks (WithScalr points it at Scalr) and
-// configures OIDC for registry module tests. NewCTSClient (CTSFromEnv) talks to a
+// The same Client lists policy evaluations and their policy set outcomes (each
+// policy's result), reads and overrides policy checks (WithScalr points it at Scalr),
+// manages task configurations, reads workspaces and runs and applies, discards or
+// cancels runs, and configures OIDC for registry module tests. NewCTSClient (CTSFromEnv) talks to a
 // Consul-Terraform-Sync daemon over plain JSON with the same retries and errors.
 //
 // # Secrets

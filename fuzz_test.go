@@ -159,7 +159,8 @@ func (b bodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // FuzzResponses serves arbitrary bodies as the answer to every read of every resource,
 // on HCP Terraform, Scalr and CTS: each call returns a value or an error, never panics.
 // It covers the decoders that FuzzDecode does not compare (entitlements, organizations,
-// test configurations, Scalr policy checks, pagination meta, every CTS response).
+// test configurations, Scalr policy checks, policy set outcomes, task configs,
+// workspaces, runs, pagination meta, every CTS response).
 func FuzzResponses(f *testing.F) {
 	addFixtures(f, "*.json")
 	f.Add([]byte(`{"data":[],"meta":{"pagination":{"current-page":1,"next-page":null,"total-pages":-1}}}`))
@@ -184,6 +185,14 @@ func FuzzResponses(f *testing.F) {
 			_, _ = c.WorkspaceRunTasks.Read(ctx, "ws-1", "wstask-1")
 			_, _ = c.TaskStages.Read(ctx, "ts-1", &TaskStageReadOptions{Include: []TaskStageInclude{TaskStageIncludeTaskResults, TaskStageIncludePolicyEvaluations}})
 			_, _ = c.TaskResults.Read(ctx, "taskrs-1")
+			_, _ = c.TaskStages.Read(ctx, "ts-1", &TaskStageReadOptions{Include: []TaskStageInclude{TaskStageIncludeRun, TaskStageIncludeRunWorkspace, TaskStageIncludeCostEstimate}})
+			_, _ = c.PolicyEvaluations.List(ctx, "ts-1", nil)
+			_, _ = c.PolicySetOutcomes.List(ctx, "poleval-1", nil)
+			_, _ = c.PolicySetOutcomes.Read(ctx, "psout-1")
+			_, _ = c.TaskConfigs.List(ctx, "acme", nil)
+			_, _ = c.Workspaces.Read(ctx, "acme", "app")
+			_, _ = c.Runs.Read(ctx, "run-1")
+			_, _ = c.Runs.List(ctx, "ws-1", nil)
 			for _, err := range c.TaskStages.All(ctx, "run-1", nil) {
 				if err != nil {
 					break

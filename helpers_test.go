@@ -3,6 +3,7 @@ package tfc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -67,7 +68,11 @@ func (api *testAPI) handle(pattern string, h http.HandlerFunc) {
 
 // serveFixture answers with status and a testdata file as a JSON:API body.
 func serveFixture(t *testing.T, status int, name string) http.HandlerFunc {
-	body := fixture(t, name)
+	return serveBody(status, fixture(t, name))
+}
+
+// serveBody answers with status and body as a JSON:API body.
+func serveBody(status int, body []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", mediaTypeJSONAPI)
 		w.WriteHeader(status)
@@ -118,6 +123,17 @@ func readBody(t *testing.T, r *http.Request) []byte {
 		t.Errorf("reading request body: %v", err)
 	}
 	return b
+}
+
+// assertRefused fails the test for each call whose error does not match
+// ErrInvalidArgument.
+func assertRefused(t *testing.T, calls map[string]func() error) {
+	t.Helper()
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }
 
 // failTransport fails the test if any request is attempted.

@@ -85,6 +85,18 @@ type toMany struct {
 	Data []resourceID `json:"data"`
 }
 
+// ids returns the IDs of the related resources, or nil for none.
+func (r *toMany) ids() []string {
+	if r == nil || len(r.Data) == 0 {
+		return nil
+	}
+	out := make([]string, len(r.Data))
+	for i, ref := range r.Data {
+		out[i] = ref.ID
+	}
+	return out
+}
+
 // links are the resource links tfc reads.
 type links struct {
 	Self   link `json:"self,omitempty"`
@@ -126,6 +138,24 @@ func newIncludes(items []included) *includes {
 		}
 	}
 	return in
+}
+
+// onlyID returns the ID of the one included resource of type typ, or "" when there is
+// none or more than one.
+func (in *includes) onlyID(typ string) string {
+	if in == nil {
+		return ""
+	}
+	id := ""
+	for i := range in.items {
+		if in.items[i].Type == typ {
+			if id != "" {
+				return ""
+			}
+			id = in.items[i].ID
+		}
+	}
+	return id
 }
 
 func (in *includes) find(typ, id string) *included {

@@ -81,8 +81,12 @@ type RunTask struct {
 	// RunTaskIncludeWorkspaceTasks for full objects; otherwise each holds only its ID
 	// (and the service may send none).
 	WorkspaceRunTasks []*WorkspaceRunTask
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// TaskConfigs are the task's configurations (relationships.task-configs), each
+	// holding only its ID unless the response included it; read them in full with
+	// TaskConfigsService.List. The service may send none.
+	TaskConfigs []*TaskConfig
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // RunTaskGlobalConfiguration is a run task's organization-wide attachment.
@@ -129,9 +133,15 @@ type RunTaskCreateOptions struct {
 	// Enabled defaults to true.
 	Enabled *bool
 	// GlobalConfiguration attaches the task to every workspace of the organization.
+	// The service ignores it when TaskConfigs are given, and otherwise makes it the
+	// task's configuration.
 	GlobalConfiguration *RunTaskGlobalConfigurationOptions
 	// AgentPoolID routes requests through an agent pool (private run tasks).
 	AgentPoolID string
+	// TaskConfigs are created with the task, owned by the organization: where the task
+	// runs (globally or on projects), at which stages and how strictly. Sent as the
+	// task-configs relationship, as the service's create sample shows it.
+	TaskConfigs []TaskConfigOptions
 }
 
 // RunTaskGlobalConfigurationOptions sets a run task's organization-wide attachment.
@@ -155,6 +165,13 @@ type RunTaskUpdateOptions struct {
 	GlobalConfiguration *RunTaskGlobalConfigurationOptions
 	// AgentPoolID: Set to route through an agent pool, Null to stop.
 	AgentPoolID Nullable[string]
+	// TaskConfigs, when given, are sent as the task-configs relationship, shaped as on
+	// Create. The update table of the API page lists only global-configuration; the
+	// relationship is sent as the create sample shows it.
+	TaskConfigs []TaskConfigOptions
+	// Organization is the task's organization, the owner of TaskConfigs; required with
+	// them, since the update path (/tasks/:id) does not name it.
+	Organization string
 }
 
 // Create creates a run task in organization.
@@ -189,6 +206,7 @@ func (s *RunTasksService) Create(ctx context.Context, organization string, opts 
 	if opts.AgentPoolID != "" {
 		rels.AgentPool = relateTo(typeAgentPools, Set(opts.AgentPoolID))
 	}
+	rels.TaskConfigs = newTaskConfigsRel(opts.TaskConfigs, organization)
 	c := call{method: http.MethodPost, path: apiPath("organizations", organization, "tasks"),
 		body: newResource(typeRunTasks, attrs, rels)}
 	return readOne(ctx, &s.client.pipeline, c, runTaskFromWire)
@@ -258,7 +276,8 @@ func (s *RunTasksService) Update(ctx context.Context, runTaskID string, opts Run
 	if opts.Category != nil {
 		attrs.Category = *opts.Category
 	}
-	rels := runTaskWriteRels{AgentPool: relateTo(typeAgentPools, opts.AgentPoolID)}
+	rels := runTaskWriteRels{AgentPool: relateTo(typeAgentPools, opts.AgentPoolID),
+		TaskConfigs: newTaskConfigsRel(opts.TaskConfigs, opts.Organization)}
 	doc := newResource(typeRunTasks, attrs, rels)
 	c := call{method: http.MethodPatch, path: apiPath("tasks", runTaskID), body: doc}
 	return readOne(ctx, &s.client.pipeline, c, runTaskFromWire)
@@ -284,6 +303,9 @@ func (o RunTaskCreateOptions) validate() error {
 	if o.Category != "" && o.Category != "task" {
 		return invalidArg("category", `must be "task"`)
 	}
+	if err := validateTaskConfigs(o.TaskConfigs); err != nil {
+		return err
+	}
 	return validateRunTaskFields(o.Name, o.URL, o.Description, o.GlobalConfiguration)
 }
 
@@ -300,6 +322,14 @@ func (o RunTaskUpdateOptions) validate() error {
 	if id, ok := o.AgentPoolID.Get(); ok && id == "" {
 		return invalidArg("agent pool ID", "must not be empty; use Null to detach")
 	}
+	if len(o.TaskConfigs) > 0 {
+		if err := requireID("organization (the owner of the task configs)", o.Organization); err != nil {
+			return err
+		}
+	}
+	if err := validateTaskConfigs(o.TaskConfigs); err != nil {
+		return err
+	}
 	var name, u string
 	if o.Name != nil {
 		name = *o.Name
@@ -313,9 +343,7 @@ func (o RunTaskUpdateOptions) validate() error {
 
 // validateRunTaskFields checks the fields that are given (non-empty).
 func validateRunTaskFields(name, rawURL, description string, gc *RunTaskGlobalConfigurationOptions) error {
-	if name != "" && strings.ContainsFunc(name, func(r rune) bool {
-		return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
-	}) {
+	if name != "" && !isResourceName(name) {
 		return invalidArg("name", "may only contain letters, digits, '-' and '_'")
 	}
 	if rawURL != "" {
@@ -333,6 +361,15 @@ func validateRunTaskFields(name, rawURL, description string, gc *RunTaskGlobalCo
 		}
 		if gc.EnforcementLevel != "" && !gc.EnforcementLevel.valid() {
 			return invalidArg("global configuration enforcement level", `must be "advisory" or "mandatory"`)
+		}
+	}
+	return nil
+}
+
+func validateTaskConfigs(configs []TaskConfigOptions) error {
+	for i := range configs {
+		if err := configs[i].validate(fmt.Sprintf("task config %d", i)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -378,8 +415,9 @@ type runTaskRels struct {
 	WorkspaceTasks *toMany `json:"workspace-tasks"`
 	// Tasks is the name some documentation samples give the workspace-tasks
 	// relationship.
-	Tasks     *toMany `json:"tasks"`
-	AgentPool *toOne  `json:"agent-pool"`
+	Tasks       *toMany `json:"tasks"`
+	AgentPool   *toOne  `json:"agent-pool"`
+	TaskConfigs *toMany `json:"task-configs"`
 }
 
 type runTaskWriteAttrs struct {
@@ -393,7 +431,26 @@ type runTaskWriteAttrs struct {
 }
 
 type runTaskWriteRels struct {
-	AgentPool *toOne `json:"agent-pool,omitempty"`
+	AgentPool   *toOne          `json:"agent-pool,omitempty"`
+	TaskConfigs *taskConfigsRel `json:"task-configs,omitempty"`
+}
+
+// taskConfigsRel is the task-configs relationship of a run task request, whose data
+// are whole resources rather than identifiers.
+type taskConfigsRel struct {
+	Data []resource[taskConfigAttrs, taskConfigRels] `json:"data"`
+}
+
+// newTaskConfigsRel builds the relationship, nil for no configurations.
+func newTaskConfigsRel(configs []TaskConfigOptions, organization string) *taskConfigsRel {
+	if len(configs) == 0 {
+		return nil
+	}
+	rel := &taskConfigsRel{Data: make([]resource[taskConfigAttrs, taskConfigRels], len(configs))}
+	for i := range configs {
+		rel.Data[i] = configs[i].resource(organization)
+	}
+	return rel
 }
 
 func (o *RunTaskGlobalConfigurationOptions) wire() *globalConfigurationW {
@@ -432,6 +489,12 @@ func runTaskFromWire(r *resource[runTaskAttrs, runTaskRels], inc *includes) RunT
 		t.WorkspaceRunTasks = make([]*WorkspaceRunTask, len(attached.Data))
 		for i, ref := range attached.Data {
 			t.WorkspaceRunTasks[i] = includedWorkspaceRunTask(inc, ref.ID)
+		}
+	}
+	if ids := r.Relationships.TaskConfigs.ids(); len(ids) > 0 {
+		t.TaskConfigs = make([]*TaskConfig, len(ids))
+		for i, id := range ids {
+			t.TaskConfigs[i] = includedTaskConfig(inc, id)
 		}
 	}
 	return t

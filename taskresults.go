@@ -59,8 +59,14 @@ type TaskStage struct {
 	// TaskStageIncludePolicyEvaluations for full objects; otherwise each holds only its
 	// ID.
 	PolicyEvaluations []*PolicyEvaluation
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Run is the stage's run when it was included (TaskStageIncludeRun), with its
+	// Workspace when that was too (TaskStageIncludeRunWorkspace); nil otherwise.
+	Run *Run
+	// CostEstimate is the run's cost estimate when it was included
+	// (TaskStageIncludeCostEstimate); nil otherwise.
+	CostEstimate *CostEstimate
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // TaskStagePermissions are what the token may do with a task stage.
@@ -216,33 +222,9 @@ func (s *TaskResultsService) Read(ctx context.Context, taskResultID string) (*Ta
 	return readOne(ctx, &s.client.pipeline, c, taskResultFromWire)
 }
 
-// PolicyEvaluation is the evaluation of the policy sets of a task stage (the
-// successor of policy checks).
-type PolicyEvaluation struct {
-	ID                string
-	Status            string
-	PolicyKind        string // "opa" or "sentinel"
-	PolicyToolVersion string
-	ResultCount       PolicyResultCount
-	StatusTimestamps  StatusTimestamps
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
-}
-
-// PolicyResultCount counts a policy evaluation's outcomes.
-type PolicyResultCount struct {
-	AdvisoryFailed  int `json:"advisory-failed"`
-	Errored         int `json:"errored"`
-	MandatoryFailed int `json:"mandatory-failed"`
-	Passed          int `json:"passed"`
-}
-
 // Wire types and conversions for task stages and results.
 
-const (
-	typeTaskResults       = "task-results"
-	typePolicyEvaluations = "policy-evaluations"
-)
+const typeTaskResults = "task-results"
 
 type taskStageAttrs struct {
 	Stage            Stage            `json:"stage"`
@@ -295,28 +277,21 @@ func taskStageFromWire(r *resource[taskStageAttrs, taskStageRels], inc *includes
 	if rel := r.Relationships.PolicyEvaluations; rel != nil && len(rel.Data) > 0 {
 		ts.PolicyEvaluations = make([]*PolicyEvaluation, len(rel.Data))
 		for i, ref := range rel.Data {
-			ts.PolicyEvaluations[i] = &PolicyEvaluation{ID: ref.ID}
-			if it := inc.find(typePolicyEvaluations, ref.ID); it != nil {
-				if pe, ok := decodeIncluded[policyEvaluationAttrs, noRelationships](it); ok {
-					a := &pe.Attributes
-					*ts.PolicyEvaluations[i] = PolicyEvaluation{ID: pe.ID, Status: a.Status, PolicyKind: a.PolicyKind,
-						PolicyToolVersion: a.PolicyToolVersion, ResultCount: a.ResultCount,
-						StatusTimestamps: a.StatusTimestamps, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
-				}
-			}
+			ts.PolicyEvaluations[i] = includedPolicyEvaluation(inc, ref.ID)
+		}
+	}
+	if inc != nil {
+		ts.Run = includedRun(inc, ts.RunID)
+		if ts.Run != nil {
+			ts.CostEstimate = ts.Run.CostEstimate
+		}
+		if ts.CostEstimate == nil {
+			// Without the run the cost estimate cannot be related; a stage's response
+			// includes at most the one of its run.
+			ts.CostEstimate = includedCostEstimate(inc, inc.onlyID(typeCostEstimates))
 		}
 	}
 	return ts
-}
-
-type policyEvaluationAttrs struct {
-	Status            string            `json:"status"`
-	PolicyKind        string            `json:"policy-kind"`
-	PolicyToolVersion string            `json:"policy-tool-version"`
-	ResultCount       PolicyResultCount `json:"result-count"`
-	StatusTimestamps  StatusTimestamps  `json:"status-timestamps"`
-	CreatedAt         time.Time         `json:"created-at"`
-	UpdatedAt         time.Time         `json:"updated-at"`
 }
 
 type taskResultAttrs struct {

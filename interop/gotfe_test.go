@@ -229,3 +229,163 @@ func TestPolicyChecks(t *testing.T) {
 		t.Errorf("read %+v", read)
 	}
 }
+
+func TestWorkspacesAndRuns(t *testing.T) {
+	s, ws, url, client := setup(t)
+	ctx := testContext(t)
+
+	byName, err := client.Workspaces.Read(ctx, "acme", "networking")
+	if err != nil {
+		t.Fatalf("read by name: %v", err)
+	}
+	if byName.ID != ws.ID || byName.Name != "networking" || byName.Organization == nil || byName.Organization.Name != "acme" ||
+		byName.Project == nil || byName.Project.ID != ws.ProjectID || byName.ExecutionMode != "remote" || !byName.AutoApply ||
+		byName.Locked || byName.TerraformVersion == "" || byName.Permissions == nil || !byName.Permissions.CanQueueRun ||
+		byName.Actions == nil || !byName.Actions.IsDestroyable || byName.CreatedAt.IsZero() {
+		t.Errorf("workspace by name %+v", byName)
+	}
+
+	// A run that waits for confirmation after its post-plan task, which refuses it.
+	task, err := client.RunTasks.Create(ctx, "acme", tfe.RunTaskCreateOptions{Name: "guard", URL: url, Category: "task", HMACKey: tfe.String(hmacKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.WorkspaceRunTasks.Create(ctx, ws.ID, tfe.WorkspaceRunTaskCreateOptions{
+		EnforcementLevel: tfe.Advisory, RunTask: task, Stages: &[]tfe.Stage{tfe.PostPlan},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waiting, err := s.StartRun(ws.ID, tfctest.SamplePlanSafe(), tfctest.WithManualApply(), tfctest.WithRunMessage("interop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waiting.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run, err := client.Runs.Read(ctx, waiting.ID)
+	if err != nil {
+		t.Fatalf("read run: %v", err)
+	}
+	if run.ID != waiting.ID || run.Status != tfe.RunPostPlanCompleted || run.Message != "interop" || run.Source != tfe.RunSourceAPI ||
+		run.Actions == nil || !run.Actions.IsConfirmable || !run.Actions.IsDiscardable || run.Permissions == nil || !run.Permissions.CanApply ||
+		!run.HasChanges || run.StatusTimestamps == nil || run.StatusTimestamps.PostPlanCompletedAt.IsZero() ||
+		run.StatusTimestamps.PlanQueueableAt.IsZero() || run.Workspace == nil || run.Workspace.ID != ws.ID ||
+		len(run.TaskStages) != 1 || run.Plan == nil || run.ConfigurationVersion == nil || run.CreatedAt.IsZero() {
+		t.Errorf("run %+v", run)
+	}
+	byID, err := client.Workspaces.ReadByID(ctx, ws.ID)
+	if err != nil {
+		t.Fatalf("read by ID: %v", err)
+	}
+	if byID.CurrentRun == nil || byID.CurrentRun.ID != waiting.ID || byID.RunsCount != 1 {
+		t.Errorf("workspace by ID %+v", byID)
+	}
+
+	// go-tfe turns the 409 into the error objects' text.
+	if err := client.Runs.Cancel(ctx, run.ID, tfe.RunCancelOptions{}); err == nil || !strings.Contains(err.Error(), "cancel not allowed") {
+		t.Errorf("cancel while waiting for confirmation: %v", err)
+	}
+	if err := client.Runs.Apply(ctx, run.ID, tfe.RunApplyOptions{Comment: tfe.String("Looks good to me")}); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if err := waiting.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if run, err = client.Runs.Read(ctx, run.ID); err != nil || run.Status != tfe.RunApplied || run.StatusTimestamps.AppliedAt.IsZero() {
+		t.Errorf("after apply: %v %+v", err, run)
+	}
+
+	// Discard one waiting run; list with filters.
+	second, err := s.StartRun(ws.ID, []byte(`{}`), tfctest.WithManualApply())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Runs.Discard(ctx, second.ID, tfe.RunDiscardOptions{Comment: tfe.String("not today")}); err != nil {
+		t.Fatalf("discard: %v", err)
+	}
+	list, err := client.Runs.List(ctx, ws.ID, &tfe.RunListOptions{Status: string(tfe.RunDiscarded)})
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	if len(list.Items) != 1 || list.Items[0].ID != second.ID || list.Items[0].Status != tfe.RunDiscarded || list.Pagination == nil ||
+		list.TotalCount != 1 {
+		t.Errorf("discarded runs %+v", list)
+	}
+	all, err := client.Runs.List(ctx, ws.ID, nil)
+	if err != nil || len(all.Items) != 2 || all.Items[0].ID != second.ID {
+		t.Errorf("all runs: %v %+v", err, all)
+	}
+}
+
+func TestPolicyEvaluationsAndOutcomes(t *testing.T) {
+	s, ws, _, client := setup(t)
+	ctx := testContext(t)
+	run, err := s.StartRun(ws.ID, tfctest.SamplePlanSafe(), tfctest.WithPolicyEvaluation(tfctest.PolicyEvaluation{PolicySets: []tfctest.PolicySet{
+		{Name: "opa-policies-vcs", Overridable: true, Outcomes: []tfc.PolicyOutcome{
+			{PolicyName: "policyVCS", Status: tfc.PolicyOutcomeFailed, EnforcementLevel: tfc.EnforcementMandatory, Query: "data.terraform.main.main",
+				Description: "No VCS", Output: []string{"denied"}},
+			{PolicyName: "tags", Status: tfc.PolicyOutcomePassed, EnforcementLevel: tfc.EnforcementAdvisory, Query: "data.terraform.tags"},
+		}},
+		{Name: "quiet", Outcomes: []tfc.PolicyOutcome{{PolicyName: "ok", Status: tfc.PolicyOutcomePassed, EnforcementLevel: tfc.EnforcementMandatory}}},
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stage := run.TaskStages()[0]
+
+	evaluations, err := client.PolicyEvaluations.List(ctx, stage.ID, nil)
+	if err != nil {
+		t.Fatalf("list evaluations: %v", err)
+	}
+	if len(evaluations.Items) != 1 {
+		t.Fatalf("%d evaluations", len(evaluations.Items))
+	}
+	pe := evaluations.Items[0]
+	if pe.ID != stage.PolicyEvaluations[0].ID || pe.Status != tfe.PolicyEvaluationFailed || pe.PolicyKind != tfe.OPA ||
+		pe.ResultCount == nil || pe.ResultCount.MandatoryFailed != 1 || pe.ResultCount.Passed != 2 ||
+		pe.StatusTimestamps.FailedAt.IsZero() || pe.StatusTimestamps.RunningAt.IsZero() || pe.CreatedAt.IsZero() ||
+		pe.TaskStage == nil {
+		t.Errorf("evaluation %+v", pe)
+	}
+	// go-tfe's PolicyAttachable reads id and type as attributes, which a relationship's
+	// resource identifier does not have: it gets the relationship, not the stage's ID.
+	if pe.TaskStage.ID != "" && pe.TaskStage.ID != stage.ID {
+		t.Errorf("policy-attachable %+v", pe.TaskStage)
+	}
+
+	outcomes, err := client.PolicySetOutcomes.List(ctx, pe.ID, &tfe.PolicySetOutcomeListOptions{
+		Filter: map[string]tfe.PolicySetOutcomeListFilter{"0": {Status: "errored"}, "1": {Status: "failed", EnforcementLevel: "mandatory"}}})
+	if err != nil {
+		t.Fatalf("list outcomes: %v", err)
+	}
+	if len(outcomes.Items) != 1 {
+		t.Fatalf("%d outcomes", len(outcomes.Items))
+	}
+	o := outcomes.Items[0]
+	if o.PolicySetName != "opa-policies-vcs" || o.Overridable == nil || !*o.Overridable || o.Error != "" || len(o.Outcomes) != 2 ||
+		o.Outcomes[0].PolicyName != "policyVCS" || o.Outcomes[0].Status != "failed" || o.Outcomes[0].EnforcementLevel != tfe.EnforcementMandatory ||
+		o.Outcomes[0].Query != "data.terraform.main.main" || o.Outcomes[0].Description != "No VCS" ||
+		len(o.Outcomes[0].Output) != 1 || o.Outcomes[0].Output[0].Print != "denied" ||
+		o.PolicyEvaluation == nil || o.PolicyEvaluation.ID != pe.ID {
+		t.Errorf("outcome %+v", o)
+	}
+	// go-tfe reads the counts from "result_count"; the service and tfctest send the
+	// documented "result-count", so go-tfe's ResultCount stays zero.
+	if o.ResultCount != (tfe.PolicyResultCount{}) {
+		t.Errorf("go-tfe read counts from result-count: %+v", o.ResultCount)
+	}
+	read, err := client.PolicySetOutcomes.Read(ctx, o.ID)
+	if err != nil || read.ID != o.ID || read.PolicySetName != "opa-policies-vcs" {
+		t.Errorf("read outcome: %v %+v", err, read)
+	}
+	unfiltered, err := client.PolicySetOutcomes.List(ctx, pe.ID, nil)
+	if err != nil || len(unfiltered.Items) != 2 {
+		t.Errorf("unfiltered: %v %+v", err, unfiltered)
+	}
+}

@@ -13,12 +13,17 @@
 //   - GET /api/v2/ping, with the X-RateLimit-Limit, TFP-API-Version and TFP-AppName
 //     headers go-tfe's NewClient reads.
 //   - Organizations (read, the module-test-token-ttl setting), their entitlement set, and
-//     workspaces to attach run tasks to.
+//     workspaces (by ID and by organization and name) to attach run tasks to.
 //   - Organization run tasks and workspace run tasks, with the signed verification
-//     request on create and on a change of URL or HMAC key.
+//     request on create and on a change of URL or HMAC key, and task configurations
+//     (global, or targeting the organization's project) that decide where they run.
 //   - Runs started with StartRun: task stages and task results, signed deliveries to each
 //     attached run task, the plan JSON and configuration behind a redirect to a second
-//     (blob) host, callbacks, the progress deadline and task stage overrides.
+//     (blob) host, callbacks, the progress deadline and task stage overrides; policy
+//     evaluations and their policy set outcomes (WithPolicyEvaluation); runs read and
+//     listed with the documented filters, applied (WithManualApply), discarded and
+//     canceled, their status following.
+//   - SamplePlanSafe and SamplePlanDeletes, plans to start runs with.
 //   - Policy checks seeded with AddPolicyCheck (HCP Terraform, or Scalr's /api/iacp/v3/
 //     with WithScalr), with overrides and output.
 //   - Registry module test configuration, with the documented 422 answers.

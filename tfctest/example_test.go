@@ -75,3 +75,98 @@ func Example() {
 	// task stage: passed
 	// task result: passed - 1 change(s), within the limit.
 }
+
+// A policy gate under test: the run's policy evaluation fails a mandatory policy, the
+// gate names it from the policy set outcomes, and overriding the task stage lets the
+// run apply.
+func ExampleWithPolicyEvaluation() {
+	ctx := context.Background()
+	s := tfctest.NewServer()
+	defer s.Close()
+	ws := s.AddWorkspace("my-org", "networking")
+	run, err := s.StartRun(ws.ID, tfctest.SamplePlanSafe(), tfctest.WithPolicyEvaluation(tfctest.PolicyEvaluation{
+		PolicySets: []tfctest.PolicySet{{Name: "s3", Overridable: true, Outcomes: []tfc.PolicyOutcome{
+			{PolicyName: "deny-public", Status: tfc.PolicyOutcomeFailed, EnforcementLevel: tfc.EnforcementMandatory},
+			{PolicyName: "encryption", Status: tfc.PolicyOutcomePassed, EnforcementLevel: tfc.EnforcementMandatory},
+		}}},
+	}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := run.Wait(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	client := s.Client()
+	for stage, err := range client.TaskStages.All(ctx, run.ID, nil) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(stage.Stage, stage.Status)
+		for _, pe := range stage.PolicyEvaluations {
+			for set, err := range client.PolicySetOutcomes.All(ctx, pe.ID, nil) {
+				if err != nil {
+					fmt.Println(err)
+					return
+				}
+				for _, p := range set.Failed() {
+					fmt.Printf("%s/%s %s (%s)\n", set.PolicySetName, p.PolicyName, p.Status, p.EnforcementLevel)
+				}
+			}
+		}
+		if _, err := client.TaskStages.Override(ctx, stage.ID, nil); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	if err := run.Wait(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("run:", run.Status())
+	// Output:
+	// post_plan awaiting_override
+	// s3/deny-public failed (mandatory)
+	// run: applied
+}
+
+// A deploy tool under test: the run waits for confirmation, the tool reads it and
+// applies it through the API.
+func ExampleWithManualApply() {
+	ctx := context.Background()
+	s := tfctest.NewServer()
+	defer s.Close()
+	ws := s.AddWorkspace("my-org", "networking")
+	run, err := s.StartRun(ws.ID, tfctest.SamplePlanSafe(), tfctest.WithManualApply())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := run.Wait(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	client := s.Client()
+	r, err := client.Runs.Read(ctx, run.ID)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(r.Status, "confirmable:", r.Actions.IsConfirmable)
+	if err := client.Runs.Apply(ctx, r.ID, &tfc.RunActionOptions{Comment: "Ship it."}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := run.Wait(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(run.Status())
+	// Output:
+	// planned confirmable: true
+	// applied
+}

@@ -28,9 +28,17 @@ type resource struct {
 }
 
 // relationship is a to-one (Data a *resourceRef, possibly nil) or to-many (Data a
-// []resourceRef, never nil) relationship.
+// []resourceRef, never nil) relationship, with its related link where the service
+// sends one.
 type relationship struct {
-	Data any `json:"data"`
+	Data  any               `json:"data"`
+	Links map[string]string `json:"links,omitempty"`
+}
+
+// withRelated adds a "related" link to a relationship.
+func (r relationship) withRelated(path string) relationship {
+	r.Links = map[string]string{"related": path}
+	return r
 }
 
 type resourceRef struct {
@@ -53,6 +61,15 @@ func toMany(typ string, ids []string) relationship {
 		refs[i] = resourceRef{ID: id, Type: typ}
 	}
 	return relationship{Data: refs}
+}
+
+// idsOf returns the IDs of items, in order, for a to-many relationship.
+func idsOf[T any](items []T, id func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = id(it)
+	}
+	return out
 }
 
 // document is a JSON:API top-level document.

@@ -3,6 +3,8 @@ package tfctest
 import (
 	"net/http"
 	"time"
+
+	"github.com/tfkit/tfc"
 )
 
 // Organization is an organization of the fake, as AddOrganization returns it.
@@ -11,6 +13,9 @@ type Organization struct {
 	Name string
 	// ExternalID is its "org-…" ID, the ID of its entitlement set.
 	ExternalID string
+	// DefaultProjectID is the "prj-…" ID of its one project, which holds every
+	// workspace; task configurations target it.
+	DefaultProjectID string
 }
 
 // Workspace is a workspace of the fake, as AddWorkspace returns it.
@@ -19,14 +24,18 @@ type Workspace struct {
 	ID           string
 	Name         string
 	Organization string
+	// ProjectID is the organization's default project.
+	ProjectID string
 }
 
 type organization struct {
 	name, externalID, email string
-	moduleTestTokenTTL      int // seconds
+	projectID               string // the default project
+	moduleTestTokenTTL      int    // seconds
 	createdAt               time.Time
-	tasks                   []*runTask   // in creation order
-	workspaces              []*workspace // in creation order
+	tasks                   []*runTask    // in creation order
+	workspaces              []*workspace  // in creation order
+	taskConfigs             []*taskConfig // in creation order
 }
 
 type workspace struct {
@@ -34,6 +43,7 @@ type workspace struct {
 	org       *organization
 	createdAt time.Time
 	tasks     []*workspaceTask // attachments, in creation order
+	runs      []*run           // started with StartRun, oldest first
 }
 
 // defaultModuleTestTokenTTL is the service's default module-test-token-ttl, in seconds.
@@ -45,22 +55,24 @@ func (s *Server) AddOrganization(name string) Organization {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.organizationLocked(name)
-	return Organization{Name: o.name, ExternalID: o.externalID}
+	return Organization{Name: o.name, ExternalID: o.externalID, DefaultProjectID: o.projectID}
 }
 
 func (s *Server) organizationLocked(name string) *organization {
 	if o, ok := s.orgs[name]; ok {
 		return o
 	}
-	o := &organization{name: name, externalID: newID("org-"), email: "admin@" + name + ".example",
+	o := &organization{name: name, externalID: newID("org-"), email: "admin@" + name + ".example", projectID: newID("prj-"),
 		moduleTestTokenTTL: defaultModuleTestTokenTTL, createdAt: time.Now()}
 	s.orgs[name] = o
 	return o
 }
 
 // AddWorkspace adds a workspace called name to organization org (adding the
-// organization too if needed), or returns the workspace of that name. Run tasks attach
-// to it by its ID, and StartRun starts runs on it.
+// organization too if needed), in the organization's default project, or returns the
+// workspace of that name. Run tasks attach to it by its ID, and StartRun starts runs on
+// it. It is served by ID and by name, with the documented attributes: remote execution,
+// auto-apply (runs apply by themselves unless started WithManualApply), unlocked.
 func (s *Server) AddWorkspace(org, name string) Workspace {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -77,7 +89,7 @@ func (s *Server) AddWorkspace(org, name string) Workspace {
 }
 
 func (ws *workspace) public() Workspace {
-	return Workspace{ID: ws.id, Name: ws.name, Organization: ws.org.name}
+	return Workspace{ID: ws.id, Name: ws.name, Organization: ws.org.name, ProjectID: ws.org.projectID}
 }
 
 // orgFromPath finds the organization named in the request path, or answers 404.
@@ -169,17 +181,109 @@ func (s *Server) getEntitlementSet(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
+// workspaceAttrs are the attributes of the documented workspace sample; the fake's
+// workspaces run remotely, apply by themselves and are never locked.
 type workspaceAttrs struct {
-	Name      string `json:"name"`
-	CreatedAt string `json:"created-at"`
+	Actions struct {
+		IsDestroyable bool `json:"is-destroyable"`
+	} `json:"actions"`
+	AllowDestroyPlan            bool                           `json:"allow-destroy-plan"`
+	AssessmentsEnabled          bool                           `json:"assessments-enabled"`
+	AutoApply                   bool                           `json:"auto-apply"`
+	AutoApplyRunTrigger         bool                           `json:"auto-apply-run-trigger"`
+	AutoDestroyAt               *string                        `json:"auto-destroy-at"`
+	AutoDestroyStatus           *string                        `json:"auto-destroy-status"`
+	AutoDestroyActivityDuration *string                        `json:"auto-destroy-activity-duration"`
+	InheritsProjectAutoDestroy  *bool                          `json:"inherits-project-auto-destroy"`
+	CreatedAt                   string                         `json:"created-at"`
+	Description                 *string                        `json:"description"`
+	Environment                 string                         `json:"environment"`
+	ExecutionMode               string                         `json:"execution-mode"`
+	FileTriggersEnabled         bool                           `json:"file-triggers-enabled"`
+	GlobalRemoteState           bool                           `json:"global-remote-state"`
+	LatestChangeAt              string                         `json:"latest-change-at"`
+	LastAssessmentResultAt      *string                        `json:"last-assessment-result-at"`
+	Locked                      bool                           `json:"locked"`
+	LockedReason                *string                        `json:"locked-reason"`
+	Name                        string                         `json:"name"`
+	OAuthClientName             *string                        `json:"oauth-client-name"`
+	Operations                  bool                           `json:"operations"`
+	Permissions                 tfc.WorkspacePermissions       `json:"permissions"`
+	ApplyDurationAverage        *int64                         `json:"apply-duration-average"`
+	PlanDurationAverage         *int64                         `json:"plan-duration-average"`
+	PolicyCheckFailures         *int                           `json:"policy-check-failures"`
+	QueueAllRuns                bool                           `json:"queue-all-runs"`
+	ResourceCount               int                            `json:"resource-count"`
+	RunFailures                 *int                           `json:"run-failures"`
+	Source                      string                         `json:"source"`
+	SourceName                  *string                        `json:"source-name"`
+	SourceURL                   *string                        `json:"source-url"`
+	SpeculativeEnabled          bool                           `json:"speculative-enabled"`
+	StructuredRunOutputEnabled  bool                           `json:"structured-run-output-enabled"`
+	TagNames                    []string                       `json:"tag-names"`
+	TerraformVersion            string                         `json:"terraform-version"`
+	TriggerPrefixes             []string                       `json:"trigger-prefixes"`
+	UpdatedAt                   string                         `json:"updated-at"`
+	ChangeRequestsCount         int                            `json:"unarchived_workspace_change_requests_count"`
+	VCSRepo                     *tfc.WorkspaceVCSRepo          `json:"vcs-repo"`
+	VCSRepoIdentifier           *string                        `json:"vcs-repo-identifier"`
+	WorkingDirectory            *string                        `json:"working-directory"`
+	RunsCount                   int                            `json:"workspace-kpis-runs-count"`
+	SettingOverwrites           tfc.WorkspaceSettingOverwrites `json:"setting-overwrites"`
 }
 
+// workspaceTerraformVersion is the Terraform version of every workspace of the fake.
+const workspaceTerraformVersion = "1.9.4"
+
 func (ws *workspace) resource() resource {
+	a := workspaceAttrs{
+		AllowDestroyPlan: true, AutoApply: true, CreatedAt: stamp(ws.createdAt), Environment: "default",
+		ExecutionMode: "remote", FileTriggersEnabled: true, LatestChangeAt: stamp(ws.createdAt), Name: ws.name,
+		Operations: true, Source: "tfe-api", SpeculativeEnabled: true, StructuredRunOutputEnabled: true,
+		TagNames: []string{}, TerraformVersion: workspaceTerraformVersion, TriggerPrefixes: []string{},
+		UpdatedAt: stamp(ws.createdAt), RunsCount: len(ws.runs),
+	}
+	a.Actions.IsDestroyable = true
+	p := &a.Permissions
+	*p = tfc.WorkspacePermissions{CanUpdate: true, CanDestroy: true, CanQueueRun: true, CanReadRun: true, CanReadVariable: true,
+		CanUpdateVariable: true, CanReadStateVersions: true, CanReadStateOutputs: true, CanCreateStateVersions: true,
+		CanQueueApply: true, CanLock: true, CanUnlock: true, CanForceUnlock: true, CanReadSettings: true, CanManageTags: true,
+		CanManageRunTasks: true, CanForceDelete: true, CanManageAssessments: true, CanReadAssessmentResults: true, CanQueueDestroy: true}
+	var current *run
+	if n := len(ws.runs); n > 0 {
+		current = ws.runs[n-1]
+		a.LatestChangeAt = stamp(current.createdAt)
+	}
+	runRel, cvRel := toOne("runs", ""), toOne("configuration-versions", "")
+	if current != nil {
+		runRel = toOne("runs", current.id).withRelated("/api/v2/runs/" + current.id)
+		cvRel = toOne("configuration-versions", current.configID).withRelated("/api/v2/configuration-versions/" + current.configID)
+	}
+	self := "/api/v2/workspaces/" + ws.id
 	return resource{
-		ID: ws.id, Type: "workspaces",
-		Attributes:    workspaceAttrs{Name: ws.name, CreatedAt: stamp(ws.createdAt)},
-		Relationships: map[string]relationship{"organization": toOne("organizations", ws.org.name)},
-		Links:         map[string]string{"self": "/api/v2/organizations/" + ws.org.name + "/workspaces/" + ws.name},
+		ID: ws.id, Type: "workspaces", Attributes: a,
+		Relationships: map[string]relationship{
+			"organization":                  toOne("organizations", ws.org.name),
+			"project":                       toOne("projects", ws.org.projectID),
+			"agent-pool":                    toOne("agent-pools", ""),
+			"current-run":                   runRel,
+			"latest-run":                    runRel,
+			"current-configuration-version": cvRel,
+			"current-state-version":         toOne("state-versions", "").withRelated(self + "/current-state-version"),
+			"current-assessment-result":     toOne("assessment-results", ""),
+			"locked-by":                     toOne("users", ""),
+			"ssh-key":                       toOne("ssh-keys", ""),
+			"readme":                        toOne("workspace-readme", ""),
+			"outputs":                       toMany("workspace-outputs", nil).withRelated(self + "/current-state-version-outputs"),
+			"vars":                          toMany("vars", nil),
+			"tag-bindings":                  toMany("tag-bindings", nil).withRelated(self + "/tag-bindings"),
+			"effective-tag-bindings":        toMany("effective-tag-bindings", nil).withRelated(self + "/effective-tag-bindings"),
+			"remote-state-consumers":        toMany("workspaces", nil).withRelated(self + "/relationships/remote-state-consumers"),
+		},
+		Links: map[string]string{
+			"self":      "/api/v2/organizations/" + ws.org.name + "/workspaces/" + ws.name,
+			"self-html": "/app/" + ws.org.name + "/workspaces/" + ws.name,
+		},
 	}
 }
 

@@ -44,7 +44,8 @@ func (s *Server) AddPolicyCheck(runID string, pc PolicyCheck) string {
 	defer s.mu.Unlock()
 	r, ok := s.runs[runID]
 	if !ok {
-		r = &run{id: runID, message: "Policy checks seeded by tfctest", status: "policy_checked", createdAt: time.Now()}
+		r = &run{id: runID, message: "Policy checks seeded by tfctest", status: "policy_checked", createdAt: time.Now(),
+			timestamps: statusTimestamps{}}
 		s.runs[runID] = r
 	}
 	prefix := "polchk-"

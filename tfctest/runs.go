@@ -34,7 +34,9 @@ type RunOption func(*runSettings)
 type runSettings struct {
 	message       string
 	speculative   bool
+	manualApply   bool
 	configuration []byte
+	evaluations   []PolicyEvaluation
 }
 
 // WithRunMessage sets the run's message (run_message in deliveries; default
@@ -49,6 +51,15 @@ func WithSpeculative() RunOption {
 	return func(s *runSettings) { s.speculative = true }
 }
 
+// WithManualApply makes the run wait for confirmation once its plan stages are through,
+// as on a workspace without auto-apply: it stops at "planned" (or
+// "post_plan_completed" after post-plan tasks) until it is applied (POST
+// /runs/:id/actions/apply, which runs its pre-apply and post-apply stages) or
+// discarded. Speculative runs never wait.
+func WithManualApply() RunOption {
+	return func(s *runSettings) { s.manualApply = true }
+}
+
 // WithConfiguration sets the .tar.gz archive served at the run's
 // configuration_version_download_url (default: a small archive with one main.tf).
 func WithConfiguration(tarGz []byte) RunOption {
@@ -60,21 +71,34 @@ type run struct {
 	ws               *workspace // nil for a run that only holds seeded policy checks
 	message          string
 	speculative      bool
+	hasChanges       bool
 	plan, config     []byte
 	planID, configID string
 	createdAt        time.Time
+	canceledAt       time.Time
 	status           string
+	timestamps       statusTimestamps
 	stages           []*taskStage   // in stage order
 	current          int            // the stage in progress or stopped at; len(stages) when the run is through
 	policyChecks     []*policyCheck // seeded with AddPolicyCheck
+	manualApply      bool           // waits for confirmation after the plan stages
+	awaitingConfirm  bool           // waiting for Apply or Discard now
+	confirmed        bool
+}
+
+// setStatus enters status at now.
+func (r *run) setStatus(status string, now time.Time) {
+	r.status = status
+	r.timestamps.record(status, now)
 }
 
 type taskStage struct {
 	lifecycle[tfc.TaskStageStatus]
-	id      string
-	run     *run
-	stage   tfc.Stage
-	results []*taskResult
+	id          string
+	run         *run
+	stage       tfc.Stage
+	results     []*taskResult
+	evaluations []*policyEvaluation
 }
 
 type taskResult struct {
@@ -158,8 +182,18 @@ func (l *lifecycle[S]) duration() time.Duration {
 // until the stage is overridden (POST /task-stages/:id/actions/override), and then goes
 // on with the next stage.
 //
-// StartRun fails when the workspace does not exist, planJSON is not JSON, or the server
-// is closed.
+// Policy evaluations given with WithPolicyEvaluation run at their stage, which exists
+// for them even without run tasks: each evaluates at once when the stage starts and
+// counts with the task results. A stage with an errored evaluation errors; one whose
+// evaluation failed (a mandatory policy failed) waits for an override when every
+// failing policy set is overridable, and fails, stopping the run, otherwise.
+//
+// The run is served at GET /runs/:id and in GET /workspaces/:id/runs, with its status
+// and status-timestamps following it; WithManualApply makes it wait for
+// POST /runs/:id/actions/apply, and discard and cancel end it.
+//
+// StartRun fails when the workspace does not exist, planJSON is not JSON, a policy
+// evaluation names a stage that is not a run stage, or the server is closed.
 func (s *Server) StartRun(workspaceID string, planJSON []byte, opts ...RunOption) (*Run, error) {
 	if !json.Valid(planJSON) {
 		return nil, fmt.Errorf("tfctest: StartRun: the plan is not JSON")
@@ -168,6 +202,11 @@ func (s *Server) StartRun(workspaceID string, planJSON []byte, opts ...RunOption
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&settings)
+		}
+	}
+	for i := range settings.evaluations {
+		if err := settings.evaluations[i].normalize(); err != nil {
+			return nil, fmt.Errorf("tfctest: StartRun: %w", err)
 		}
 	}
 	s.mu.Lock()
@@ -181,10 +220,11 @@ func (s *Server) StartRun(workspaceID string, planJSON []byte, opts ...RunOption
 	}
 	now := time.Now()
 	r := &run{
-		id: newID("run-"), ws: ws, message: settings.message, speculative: settings.speculative,
+		id: newID("run-"), ws: ws, message: settings.message, speculative: settings.speculative, hasChanges: planHasChanges(planJSON),
 		plan: bytes.Clone(planJSON), config: settings.configuration, planID: newID("plan-"), configID: newID("cv-"),
-		createdAt: now, status: "pending",
+		createdAt: now, timestamps: statusTimestamps{"plan-queueable-at": now}, manualApply: settings.manualApply,
 	}
+	r.setStatus("pending", now)
 	if r.config == nil {
 		if s.defaultConfig == nil {
 			cfg, err := defaultConfiguration()
@@ -198,12 +238,22 @@ func (s *Server) StartRun(workspaceID string, planJSON []byte, opts ...RunOption
 	s.runs[r.id] = r
 	s.plans[r.planID] = r
 	s.configs[r.configID] = r
+	ws.runs = append(ws.runs, r)
 	for _, st := range runStages {
 		attached := ws.attachedAt(st)
-		if len(attached) == 0 {
+		var evaluations []PolicyEvaluation
+		for _, pe := range settings.evaluations {
+			if pe.Stage == st {
+				evaluations = append(evaluations, pe)
+			}
+		}
+		if len(attached) == 0 && len(evaluations) == 0 {
 			continue
 		}
 		stage := &taskStage{lifecycle: newLifecycle(tfc.TaskStagePending, now), id: newID("ts-"), run: r, stage: st}
+		for _, pe := range evaluations {
+			s.addEvaluationLocked(stage, pe, now)
+		}
 		for _, a := range attached {
 			tr := &taskResult{
 				lifecycle: newLifecycle(tfc.TaskResultPending, now),
@@ -232,7 +282,8 @@ type attachment struct {
 }
 
 // attachedAt returns the enabled tasks that run at stage st of ws: its attachments, then
-// the organization's global tasks it has no attachment of.
+// the organization's tasks whose configuration applies to ws (global, or targeting its
+// project) that it has no attachment of.
 func (ws *workspace) attachedAt(st tfc.Stage) []attachment {
 	var out []attachment
 	for _, wt := range ws.tasks {
@@ -241,11 +292,11 @@ func (ws *workspace) attachedAt(st tfc.Stage) []attachment {
 		}
 	}
 	for _, t := range ws.org.tasks {
-		if !t.enabled || t.global == nil || !t.global.Enabled || !slices.Contains(t.global.Stages, st) ||
+		if !t.enabled || t.config == nil || !t.config.appliesTo(ws, st) ||
 			slices.ContainsFunc(out, func(a attachment) bool { return a.task == t }) {
 			continue
 		}
-		level := t.global.EnforcementLevel
+		level := t.config.enforcement
 		if level == "" {
 			level = tfc.EnforcementAdvisory
 		}
@@ -256,46 +307,97 @@ func (ws *workspace) attachedAt(st tfc.Stage) []attachment {
 
 // advanceLocked moves a run on from its current stage as far as it can go by itself.
 func (s *Server) advanceLocked(r *run) {
+	now := time.Now()
 	for r.current < len(r.stages) {
 		st := r.stages[r.current]
+		if r.needsConfirmation(st.stage) {
+			r.pauseForConfirmation(now)
+			return
+		}
 		switch st.status {
 		case tfc.TaskStagePending:
-			s.startStageLocked(st)
-			r.status = string(st.stage) + "_running"
-			return
+			r.setStatus(string(st.stage)+"_running", now)
+			if s.startStageLocked(st); st.status == tfc.TaskStageRunning {
+				return
+			}
+			// Settled at once (policy evaluations only): go on with its outcome.
 		case tfc.TaskStagePassed:
-			r.status = string(st.stage) + "_completed"
+			r.setStatus(string(st.stage)+"_completed", now)
 			r.current++
 		case tfc.TaskStageAwaitingOverride:
-			r.status = string(st.stage) + "_awaiting_decision"
+			r.setStatus(string(st.stage)+"_awaiting_decision", now)
 			return
-		case tfc.TaskStageErrored:
-			now := time.Now()
-			for _, later := range r.stages[r.current+1:] {
-				later.setStatus(tfc.TaskStageCanceled, now)
-				for _, tr := range later.results {
-					tr.setStatus(tfc.TaskResultCanceled, now)
-					close(tr.final)
-				}
-			}
-			r.status = "errored"
-			r.current = len(r.stages)
+		case tfc.TaskStageErrored, tfc.TaskStageFailed:
+			r.current++
+			s.endRunLocked(r, "errored", now)
 			return
 		default: // running
 			return
 		}
 	}
-	if r.speculative {
-		r.status = "planned_and_finished"
-	} else {
-		r.status = "applied"
+	switch {
+	case r.needsConfirmation(tfc.StagePreApply):
+		r.pauseForConfirmation(now)
+	case r.speculative:
+		r.setStatus("planned_and_finished", now)
+	default:
+		// The fake applies at once.
+		r.setStatus("applying", now)
+		r.setStatus("applied", now)
 	}
 }
 
-// settled reports whether the run will not move on by itself: it went through every
-// stage, errored, or waits for an override.
+// needsConfirmation reports whether the run must wait for confirmation before stage st:
+// a run started WithManualApply, not yet confirmed, reaching an apply stage (or the
+// end).
+func (r *run) needsConfirmation(st tfc.Stage) bool {
+	return r.manualApply && !r.confirmed && !r.speculative && (st == tfc.StagePreApply || st == tfc.StagePostApply)
+}
+
+// pauseForConfirmation stops the run until it is applied or discarded: "planned", or
+// "post_plan_completed" when post-plan tasks just passed.
+func (r *run) pauseForConfirmation(now time.Time) {
+	if r.awaitingConfirm {
+		return
+	}
+	r.awaitingConfirm = true
+	if r.status != "post_plan_completed" {
+		r.setStatus("planned", now)
+	}
+}
+
+// endRunLocked ends a run with status: every stage from the current one on that is not
+// final is canceled with its results and evaluations, and nothing more happens.
+func (s *Server) endRunLocked(r *run, status string, now time.Time) {
+	for _, st := range r.stages[min(r.current, len(r.stages)):] {
+		if st.status.IsFinal() {
+			continue
+		}
+		st.setStatus(tfc.TaskStageCanceled, now)
+		for _, tr := range st.results {
+			if !tr.status.IsFinal() {
+				tr.setStatus(tfc.TaskResultCanceled, now)
+				close(tr.final)
+			}
+		}
+		for _, pe := range st.evaluations {
+			if !pe.status.IsFinal() {
+				pe.setStatus(tfc.PolicyEvaluationCanceled, now)
+			}
+		}
+	}
+	r.current = len(r.stages)
+	r.awaitingConfirm = false
+	if status == "canceled" {
+		r.canceledAt = now
+	}
+	r.setStatus(status, now)
+}
+
+// settled reports whether the run will not move on by itself: it is over, waits for
+// confirmation, or waits for an override.
 func (r *run) settled() bool {
-	return r.current >= len(r.stages) || r.stages[r.current].status == tfc.TaskStageAwaitingOverride
+	return r.current >= len(r.stages) || r.awaitingConfirm || r.stages[r.current].status == tfc.TaskStageAwaitingOverride
 }
 
 // Delivery retries: deliveryRetries more attempts after the first, the first
@@ -305,11 +407,16 @@ const (
 	deliveryBackoff = 20 * time.Millisecond
 )
 
-// startStageLocked sets a stage running and sends its deliveries.
+// startStageLocked sets a stage running, evaluates its policies and sends its
+// deliveries. A stage with nothing to wait for settles at once.
 func (s *Server) startStageLocked(st *taskStage) {
 	now := time.Now()
 	st.setStatus(tfc.TaskStageRunning, now)
 	st.started = now
+	for _, pe := range st.evaluations {
+		pe.evaluate(now)
+	}
+	defer s.settleLocked(st)
 	if s.closed {
 		return
 	}
@@ -473,25 +580,37 @@ func (s *Server) finishResultLocked(tr *taskResult, status tfc.TaskResultStatus,
 // resolveLocked settles a running stage once all its results are final, and moves the
 // run on.
 func (s *Server) resolveLocked(st *taskStage) {
-	if st.status != tfc.TaskStageRunning {
-		return
+	if s.settleLocked(st) {
+		s.advanceLocked(st.run)
 	}
-	status := tfc.TaskStagePassed
+}
+
+// settleLocked gives a running stage whose results are all final its outcome, the
+// worst of its results' and evaluations': errored, then failed, then
+// awaiting_override, then passed. It reports whether the stage settled.
+func (s *Server) settleLocked(st *taskStage) bool {
+	if st.status != tfc.TaskStageRunning {
+		return false
+	}
+	outcomes := []tfc.TaskStageStatus{tfc.TaskStagePassed, tfc.TaskStageAwaitingOverride, tfc.TaskStageFailed, tfc.TaskStageErrored}
+	worst := 0
+	raise := func(status tfc.TaskStageStatus) { worst = max(worst, slices.Index(outcomes, status)) }
 	for _, tr := range st.results {
 		switch {
 		case !tr.status.IsFinal():
-			return
+			return false
 		case tr.enforcement != tfc.EnforcementMandatory || tr.status == tfc.TaskResultPassed:
 		case tr.status == tfc.TaskResultFailed:
-			if status == tfc.TaskStagePassed {
-				status = tfc.TaskStageAwaitingOverride
-			}
+			raise(tfc.TaskStageAwaitingOverride)
 		default: // errored, unreachable, canceled
-			status = tfc.TaskStageErrored
+			raise(tfc.TaskStageErrored)
 		}
 	}
-	st.setStatus(status, time.Now())
-	s.advanceLocked(st.run)
+	for _, pe := range st.evaluations {
+		raise(pe.stageOutcome())
+	}
+	st.setStatus(outcomes[worst], time.Now())
+	return true
 }
 
 // Wait blocks until the run has settled: every task stage passed, or the run stopped at
@@ -519,8 +638,10 @@ func (r *Run) Wait(ctx context.Context) error {
 }
 
 // Status returns the run's status: "<stage>_running", "<stage>_awaiting_decision",
-// "errored", or, once through every stage, "applied" ("planned_and_finished" for a
-// speculative run). The fake confirms and applies by itself.
+// "errored", "planned" or "post_plan_completed" while a run started WithManualApply
+// waits for confirmation, "discarded" or "canceled" after those actions, or, once
+// through every stage, "applied" ("planned_and_finished" for a speculative run).
+// Without WithManualApply the fake confirms and applies by itself.
 func (r *Run) Status() string {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
@@ -541,6 +662,9 @@ func (r *Run) TaskStages() []*tfc.TaskStage {
 		}
 		for _, tr := range st.results {
 			ts.TaskResults = append(ts.TaskResults, tr.public())
+		}
+		for _, pe := range st.evaluations {
+			ts.PolicyEvaluations = append(ts.PolicyEvaluations, pe.public())
 		}
 		out = append(out, ts)
 	}
@@ -850,16 +974,12 @@ func (st *taskStage) resource() resource {
 		Duration: st.duration().Milliseconds(), CreatedAt: stamp(st.createdAt), UpdatedAt: stamp(st.updatedAt)}
 	a.Permissions.CanOverridePolicy, a.Permissions.CanOverrideTasks, a.Permissions.CanOverride = true, true, true
 	a.Actions.IsOverridable = st.status == tfc.TaskStageAwaitingOverride
-	ids := make([]string, len(st.results))
-	for i, tr := range st.results {
-		ids[i] = tr.id
-	}
 	return resource{
 		ID: st.id, Type: "task-stages", Attributes: a,
 		Relationships: map[string]relationship{
 			"run":                toOne("runs", st.run.id),
-			"task-results":       toMany("task-results", ids),
-			"policy-evaluations": toMany("policy-evaluations", nil),
+			"task-results":       toMany("task-results", idsOf(st.results, func(tr *taskResult) string { return tr.id })),
+			"policy-evaluations": toMany("policy-evaluations", idsOf(st.evaluations, func(pe *policyEvaluation) string { return pe.id })),
 		},
 		Links: map[string]string{"self": "/api/v2/task-stages/" + st.id},
 	}
@@ -899,67 +1019,11 @@ func (tr *taskResult) resource() resource {
 	}
 }
 
-type runAttrs struct {
-	Status        string `json:"status"`
-	Message       string `json:"message"`
-	IsSpeculative bool   `json:"is-speculative"`
-	Source        string `json:"source"`
-	CreatedAt     string `json:"created-at"`
-}
-
-func (r *run) resource() resource {
-	stageIDs := make([]string, len(r.stages))
-	for i, st := range r.stages {
-		stageIDs[i] = st.id
-	}
-	checkIDs := make([]string, len(r.policyChecks))
-	for i, pc := range r.policyChecks {
-		checkIDs[i] = pc.id
-	}
-	wsID := ""
-	if r.ws != nil {
-		wsID = r.ws.id
-	}
-	return resource{
-		ID: r.id, Type: "runs",
-		Attributes: runAttrs{Status: r.status, Message: r.message, IsSpeculative: r.speculative, Source: "tfe-api", CreatedAt: stamp(r.createdAt)},
-		Relationships: map[string]relationship{
-			"workspace":     toOne("workspaces", wsID),
-			"task-stages":   toMany("task-stages", stageIDs),
-			"policy-checks": toMany("policy-checks", checkIDs),
-		},
-		Links: map[string]string{"self": "/api/v2/runs/" + r.id},
-	}
-}
-
-// includeRuns returns the runs (and with run.workspace their workspaces) of the given
-// runs, once each, when the request included them.
-func includeRuns(runs []*run, inc map[string]bool) []resource {
-	var out []resource
-	seen := map[string]bool{}
-	for _, r := range runs {
-		if (inc["run"] || inc["run.workspace"]) && !seen[r.id] {
-			seen[r.id] = true
-			out = append(out, r.resource())
-		}
-		if inc["run.workspace"] && r.ws != nil && !seen[r.ws.id] {
-			seen[r.ws.id] = true
-			out = append(out, r.ws.resource())
-		}
-	}
-	return out
-}
-
-// getRun answers GET /runs/:id.
-func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
-	return show(s, w, s.runs, r.PathValue("id"), "run", (*run).resource, nil)
-}
-
 // taskStageIncludes are the include values of the task stage endpoints.
 var taskStageIncludes = []string{"task_results", "policy_evaluations", "run", "run.workspace", "cost_estimate"}
 
-// includeForStages returns what a task stage request included: task results, runs and
-// workspaces (the fake has no policy evaluations or cost estimates to include).
+// includeForStages returns what a task stage request included: task results, policy
+// evaluations, runs and workspaces (the fake has no cost estimates to include).
 func includeForStages(stages []*taskStage, inc map[string]bool) []resource {
 	var out []resource
 	var runs []*run
@@ -967,6 +1031,11 @@ func includeForStages(stages []*taskStage, inc map[string]bool) []resource {
 		if inc["task_results"] {
 			for _, tr := range st.results {
 				out = append(out, tr.resource())
+			}
+		}
+		if inc["policy_evaluations"] {
+			for _, pe := range st.evaluations {
+				out = append(out, pe.resource())
 			}
 		}
 		runs = append(runs, st.run)
@@ -1003,8 +1072,9 @@ func (s *Server) getTaskStage(w http.ResponseWriter, r *http.Request) error {
 }
 
 // overrideTaskStage answers POST /task-stages/:id/actions/override: a stage that is
-// awaiting_override becomes passed (keeping its awaiting-override-at timestamp) and
-// the run goes on with its next stage; any other stage is a 409.
+// awaiting_override becomes passed (keeping its awaiting-override-at timestamp), its
+// failed policy evaluations overridden, and the run goes on with its next stage; any
+// other stage is a 409.
 func (s *Server) overrideTaskStage(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -1015,7 +1085,13 @@ func (s *Server) overrideTaskStage(w http.ResponseWriter, r *http.Request) error
 	if st.status != tfc.TaskStageAwaitingOverride {
 		return conflict(fmt.Sprintf("The task stage is %s; only a stage awaiting override can be overridden.", st.status))
 	}
-	st.setStatus(tfc.TaskStagePassed, time.Now())
+	now := time.Now()
+	st.setStatus(tfc.TaskStagePassed, now)
+	for _, pe := range st.evaluations {
+		if pe.status == tfc.PolicyEvaluationFailed {
+			pe.setStatus(tfc.PolicyEvaluationOverridden, now)
+		}
+	}
 	s.advanceLocked(st.run)
 	s.notifyLocked()
 	writeJSON(w, http.StatusOK, document{Data: st.resource()})

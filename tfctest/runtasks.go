@@ -18,7 +18,7 @@ type runTask struct {
 	id, name, url, description string
 	hmacKey                    string // write-only on the wire
 	enabled                    bool
-	global                     *globalConfiguration
+	config                     *taskConfig // nil until configured
 	agentPoolID                string
 	org                        *organization
 	attached                   []*workspaceTask
@@ -47,6 +47,7 @@ type runTaskChange struct {
 	enabled                *bool
 	global                 *globalConfiguration
 	agentPoolID            *string
+	configs                []taskConfigChange // the task-configs relationship; nil when not sent
 }
 
 // parseRunTask validates the attributes of a run task request, answering 422 with a
@@ -134,7 +135,55 @@ func parseRunTask(in *inResource, create bool) (runTaskChange, error) {
 		}
 		c.agentPoolID = &id
 	}
+	if raw, ok := in.Relationships["task-configs"]; ok {
+		var rel struct {
+			Data []*inResource `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &rel); err != nil {
+			return c, invalidAttribute("/data/relationships/task-configs", "the relationship is malformed")
+		}
+		if len(rel.Data) > 1 {
+			return c, invalidAttribute("/data/relationships/task-configs", "A task has one configuration per owner")
+		}
+		c.configs = []taskConfigChange{}
+		for i, cfg := range rel.Data {
+			if cfg == nil {
+				return c, invalidAttribute("/data/relationships/task-configs", "the relationship is malformed")
+			}
+			if cfg.Attributes == nil {
+				cfg.Attributes = attributes{}
+			}
+			tc, err := parseTaskConfig(fmt.Sprintf("/data/relationships/task-configs/data/%d", i), cfg, true)
+			if err != nil {
+				return c, err
+			}
+			c.configs = append(c.configs, tc)
+		}
+	}
 	return c, nil
+}
+
+// checkConfigsLocked checks the task configurations of a request against o.
+func (c *runTaskChange) checkConfigsLocked(o *organization) error {
+	for i := range c.configs {
+		if err := c.configs[i].checkLocked(fmt.Sprintf("/data/relationships/task-configs/data/%d", i), o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// configureTaskLocked gives t the configuration the request asks for: the task-configs
+// relationship when sent, else global-configuration, which the service turns into the
+// organization's configuration of the task.
+func (s *Server) configureTaskLocked(t *runTask, c runTaskChange) {
+	switch {
+	case len(c.configs) > 0:
+		s.configureLocked(t, c.configs[0])
+	case c.configs == nil && c.global != nil:
+		g := c.global
+		s.configureLocked(t, taskConfigChange{global: &g.Enabled, enforcement: g.EnforcementLevel, stages: g.Stages})
+	}
 }
 
 // checkEnforcement accepts advisory and mandatory (and nothing, unless required).
@@ -174,6 +223,9 @@ func (s *Server) createRunTask(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		err = o.checkTaskName("", *c.name)
 	}
+	if err == nil {
+		err = c.checkConfigsLocked(o)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -191,6 +243,7 @@ func (s *Server) createRunTask(w http.ResponseWriter, r *http.Request) error {
 	t.createdAt, t.updatedAt = time.Now(), time.Now()
 	o.tasks = append(o.tasks, t)
 	s.tasks[t.id] = t
+	s.configureTaskLocked(t, c)
 	writeJSON(w, http.StatusCreated, document{Data: t.resource()})
 	return nil
 }
@@ -220,9 +273,6 @@ func (t *runTask) apply(c runTaskChange) {
 	if c.enabled != nil {
 		t.enabled = *c.enabled
 	}
-	if c.global != nil {
-		t.global = c.global
-	}
 }
 
 // updateRunTask answers PATCH /tasks/:id. A new URL or HMAC key is verified first,
@@ -248,6 +298,10 @@ func (s *Server) updateRunTask(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if err := c.checkConfigsLocked(t.org); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	next := *t
 	next.apply(c)
 	org := t.org.name
@@ -263,6 +317,7 @@ func (s *Server) updateRunTask(w http.ResponseWriter, r *http.Request) error {
 		return notFound("run task not found")
 	}
 	t.apply(c)
+	s.configureTaskLocked(t, c)
 	t.updatedAt = time.Now()
 	writeJSON(w, http.StatusOK, document{Data: t.resource()})
 	return nil
@@ -282,6 +337,10 @@ func (s *Server) deleteRunTask(w http.ResponseWriter, r *http.Request) error {
 	}
 	t.org.tasks = slices.DeleteFunc(t.org.tasks, func(x *runTask) bool { return x == t })
 	delete(s.tasks, t.id)
+	if t.config != nil {
+		t.org.taskConfigs = slices.DeleteFunc(t.org.taskConfigs, func(x *taskConfig) bool { return x == t.config })
+		delete(s.taskConfigs, t.config.id)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -364,18 +423,22 @@ type runTaskAttrs struct {
 }
 
 func (t *runTask) resource() resource {
-	ids := make([]string, len(t.attached))
-	for i, wt := range t.attached {
-		ids[i] = wt.id
+	// global-configuration is the task's configuration seen the old way.
+	var global *globalConfiguration
+	var configIDs []string
+	if c := t.config; c != nil {
+		global = &globalConfiguration{Enabled: c.global, Stages: slices.Clone(c.stages), EnforcementLevel: c.enforcement}
+		configIDs = []string{c.id}
 	}
 	return resource{
 		ID: t.id, Type: "tasks",
 		Attributes: runTaskAttrs{Category: "task", Name: t.name, URL: t.url, Description: t.description,
-			Enabled: t.enabled, GlobalConfiguration: t.global, CreatedAt: stamp(t.createdAt), UpdatedAt: stamp(t.updatedAt)},
+			Enabled: t.enabled, GlobalConfiguration: global, CreatedAt: stamp(t.createdAt), UpdatedAt: stamp(t.updatedAt)},
 		Relationships: map[string]relationship{
 			"organization":    toOne("organizations", t.org.name),
-			"workspace-tasks": toMany("workspace-tasks", ids),
+			"workspace-tasks": toMany("workspace-tasks", idsOf(t.attached, func(wt *workspaceTask) string { return wt.id })),
 			"agent-pool":      toOne("agent-pools", t.agentPoolID),
+			"task-configs":    toMany("task-configs", configIDs),
 		},
 		Links: map[string]string{"self": "/api/v2/tasks/" + t.id},
 	}

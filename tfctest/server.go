@@ -43,24 +43,27 @@ type Server struct {
 
 // state is everything the fake holds; it is guarded by Server.mu.
 type state struct {
-	orgs          map[string]*organization
-	workspaces    map[string]*workspace
-	tasks         map[string]*runTask
-	wsTasks       map[string]*workspaceTask
-	runs          map[string]*run
-	stages        map[string]*taskStage
-	results       map[string]*taskResult
-	callbacks     map[string]*taskResult // by the callback URL's GUID
-	plans         map[string]*run        // by plan ID
-	configs       map[string]*run        // by configuration version ID
-	policyChecks  map[string]*policyCheck
-	modules       map[string]*registryModule // by RegistryModuleAddress.String()
-	blobs         map[string]blob            // by the secret part of the blob URL
-	deliveries    []Delivery
-	blobSawAuth   bool
-	limiters      map[string]*tfc.WindowLimiter // by bearer token
-	denied        map[string]bool               // IDs and module addresses the token may not touch (Deny)
-	defaultConfig []byte                        // the configuration tar.gz of runs that bring none, once built
+	orgs              map[string]*organization
+	workspaces        map[string]*workspace
+	tasks             map[string]*runTask
+	wsTasks           map[string]*workspaceTask
+	runs              map[string]*run
+	stages            map[string]*taskStage
+	results           map[string]*taskResult
+	callbacks         map[string]*taskResult // by the callback URL's GUID
+	plans             map[string]*run        // by plan ID
+	configs           map[string]*run        // by configuration version ID
+	policyChecks      map[string]*policyCheck
+	taskConfigs       map[string]*taskConfig
+	policyEvaluations map[string]*policyEvaluation
+	policySetOutcomes map[string]*policySetOutcome
+	modules           map[string]*registryModule // by RegistryModuleAddress.String()
+	blobs             map[string]blob            // by the secret part of the blob URL
+	deliveries        []Delivery
+	blobSawAuth       bool
+	limiters          map[string]*tfc.WindowLimiter // by bearer token
+	denied            map[string]bool               // IDs and module addresses the token may not touch (Deny)
+	defaultConfig     []byte                        // the configuration tar.gz of runs that bring none, once built
 }
 
 // Option configures a Server.
@@ -133,7 +136,9 @@ func NewServer(opts ...Option) *Server {
 			wsTasks: map[string]*workspaceTask{}, runs: map[string]*run{}, stages: map[string]*taskStage{},
 			results: map[string]*taskResult{}, callbacks: map[string]*taskResult{}, plans: map[string]*run{},
 			configs: map[string]*run{}, policyChecks: map[string]*policyCheck{}, modules: map[string]*registryModule{},
-			blobs: map[string]blob{}, limiters: map[string]*tfc.WindowLimiter{}, denied: map[string]bool{},
+			taskConfigs: map[string]*taskConfig{}, policyEvaluations: map[string]*policyEvaluation{},
+			policySetOutcomes: map[string]*policySetOutcome{},
+			blobs:             map[string]blob{}, limiters: map[string]*tfc.WindowLimiter{}, denied: map[string]bool{},
 		},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -331,23 +336,34 @@ func (s *Server) routeHCP() {
 		"PATCH /api/v2/tasks/{id}":               s.updateRunTask,
 		"DELETE /api/v2/tasks/{id}":              s.deleteRunTask,
 
+		"POST /api/v2/organizations/{org}/task-configs": s.createTaskConfig,
+		"GET /api/v2/organizations/{org}/task-configs":  s.listTaskConfigs,
+		"PATCH /api/v2/task-configs/{id}":               s.updateTaskConfig,
+
 		"POST /api/v2/workspaces/{id}/tasks":            s.createWorkspaceTask,
 		"GET /api/v2/workspaces/{id}/tasks":             s.listWorkspaceTasks,
 		"GET /api/v2/workspaces/{id}/tasks/{wstask}":    s.getWorkspaceTask,
 		"PATCH /api/v2/workspaces/{id}/tasks/{wstask}":  s.updateWorkspaceTask,
 		"DELETE /api/v2/workspaces/{id}/tasks/{wstask}": s.deleteWorkspaceTask,
 
-		"GET /api/v2/runs/{id}":                            s.getRun,
-		"GET /api/v2/runs/{id}/task-stages":                s.listTaskStages,
-		"GET /api/v2/task-stages/{id}":                     s.getTaskStage,
-		"POST /api/v2/task-stages/{id}/actions/override":   s.overrideTaskStage,
-		"GET /api/v2/task-results/{id}":                    s.getTaskResult,
-		"GET /api/v2/runs/{id}/policy-checks":              s.listPolicyChecks,
-		"GET /api/v2/policy-checks/{id}":                   s.getPolicyCheck,
-		"POST /api/v2/policy-checks/{id}/actions/override": s.overridePolicyCheck,
-		"GET /api/v2/policy-checks/{id}/output":            s.policyCheckOutput,
-		"GET " + testConfigurationRoute:                    s.getTestConfiguration,
-		"PATCH " + testConfigurationRoute:                  s.updateTestConfiguration,
+		"GET /api/v2/runs/{id}":                                   s.getRun,
+		"GET /api/v2/workspaces/{id}/runs":                        s.listRuns,
+		"POST /api/v2/runs/{id}/actions/apply":                    s.applyRun,
+		"POST /api/v2/runs/{id}/actions/discard":                  s.discardRun,
+		"POST /api/v2/runs/{id}/actions/cancel":                   s.cancelRun,
+		"GET /api/v2/runs/{id}/task-stages":                       s.listTaskStages,
+		"GET /api/v2/task-stages/{id}":                            s.getTaskStage,
+		"POST /api/v2/task-stages/{id}/actions/override":          s.overrideTaskStage,
+		"GET /api/v2/task-stages/{id}/policy-evaluations":         s.listPolicyEvaluations,
+		"GET /api/v2/policy-evaluations/{id}/policy-set-outcomes": s.listPolicySetOutcomes,
+		"GET /api/v2/policy-set-outcomes/{id}":                    s.getPolicySetOutcome,
+		"GET /api/v2/task-results/{id}":                           s.getTaskResult,
+		"GET /api/v2/runs/{id}/policy-checks":                     s.listPolicyChecks,
+		"GET /api/v2/policy-checks/{id}":                          s.getPolicyCheck,
+		"POST /api/v2/policy-checks/{id}/actions/override":        s.overridePolicyCheck,
+		"GET /api/v2/policy-checks/{id}/output":                   s.policyCheckOutput,
+		"GET " + testConfigurationRoute:                           s.getTestConfiguration,
+		"PATCH " + testConfigurationRoute:                         s.updateTestConfiguration,
 	}
 	for pattern, h := range routes {
 		s.mux.Handle(pattern, s.authed(h))

@@ -1,14 +1,21 @@
-// Command policy-gate is a deploy gate on the policy checks of a run. It lists the
-// run's policy checks, waits for each to finish (or to soft-fail), prints each check
-// and each policy's result (Scalr's policies; on HCP Terraform, what its Sentinel
-// data says), overrides soft failures when asked, and exits non-zero when the run may
-// not go on:
+// Command policy-gate is a deploy gate on the policies of a run. It exits non-zero when
+// the run's policies do not let it go on:
 //
 //	policy-gate -run RUN_ID [-override] [-scalr-account NAME]
 //
-// Exit status: 0 when every check passed or was overridden, 1 on a hard failure, a soft
-// failure left alone (no -override), an errored, canceled or unreachable check, or any
-// error, 2 on bad usage.
+// On HCP Terraform, a run whose task stages have policy evaluations (agent-based OPA
+// or Sentinel, the successor of policy checks) is gated on them: the gate waits for each
+// such stage to finish, prints each evaluation, each policy set and each policy's
+// result (with its description and printed output), overrides a stage that awaits an
+// override when asked, and names every failed policy. Any other run, and every run on
+// Scalr, is gated on its policy checks: the gate waits for each check to finish (or to
+// soft-fail), prints each check and each policy's result (Scalr's policies; on HCP
+// Terraform, what its Sentinel data says) and overrides soft failures when asked.
+//
+// Exit status: 0 when every evaluation or check passed or was overridden (advisory
+// failures are printed, never blocking); 1 on a mandatory or hard failure, a failure
+// left alone (no -override), an errored, canceled or unreachable evaluation or check,
+// or any error; 2 on bad usage.
 //
 // HCP Terraform and Terraform Enterprise: the token and address come from TFE_TOKEN
 // and TFE_ADDRESS (default https://app.terraform.io).
@@ -20,15 +27,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"time"
 
@@ -57,15 +61,25 @@ type usageError struct{ error }
 // errBlocked says the gate refuses the run.
 var errBlocked = errors.New("the run is blocked by its policy checks")
 
+// gate holds what a gate decision needs.
+type gate struct {
+	client   *tfc.Client
+	runID    string
+	override bool
+	poll     time.Duration
+	out      io.Writer
+}
+
 // run is the gate. It returns nil when the run may go on, an error wrapping errBlocked
-// when its policy checks stop it, and another error when the gate could not decide.
+// when its policy evaluations or checks stop it, and another error when the gate could
+// not decide.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("policy-gate", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	runID := fs.String("run", "", "ID of the run whose policy checks to gate on (required)")
-	override := fs.Bool("override", false, "override soft-failed checks (needs the override permission)")
+	runID := fs.String("run", "", "ID of the run whose policies to gate on (required)")
+	override := fs.Bool("override", false, "override soft-failed checks and failed policy evaluations (needs the override permission)")
 	scalrAccount := fs.String("scalr-account", "", "talk to this Scalr account instead of HCP Terraform")
-	poll := fs.Duration("poll", 2*time.Second, "first interval between reads of a running check")
+	poll := fs.Duration("poll", 2*time.Second, "first interval between reads of a running check or task stage")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -80,33 +94,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
+	g := &gate{client: client, runID: *runID, override: *override, poll: *poll, out: stdout}
 	var blocked []string
-	n := 0
-	for listed, err := range client.PolicyChecks.All(ctx, *runID, nil) {
+	evaluated := false
+	if *scalrAccount == "" { // Scalr has no task stages
+		evaluated, blocked, err = g.evaluations(ctx)
 		if err != nil {
 			return err
-		}
-		n++
-		check, err := client.PolicyChecks.Wait(ctx, listed.ID, &tfc.PolicyCheckWaitOptions{StopAtSoftFailed: true, PollInterval: *poll})
-		if err != nil {
-			return err
-		}
-		if check.Status == tfc.PolicyCheckSoftFailed && *override {
-			report(stdout, check)
-			if check.CanOverride != nil && !*check.CanOverride {
-				fmt.Fprintln(stdout, "  the token may not override this check; trying anyway")
-			}
-			if check, err = client.PolicyChecks.Override(ctx, check.ID); err != nil {
-				return fmt.Errorf("overriding %s: %w", listed.ID, err)
-			}
-		}
-		report(stdout, check)
-		if check.Status != tfc.PolicyCheckPassed && check.Status != tfc.PolicyCheckOverridden {
-			blocked = append(blocked, check.ID+" "+string(check.Status))
 		}
 	}
-	if n == 0 {
-		fmt.Fprintf(stdout, "run %s has no policy checks\n", *runID)
+	if !evaluated {
+		if blocked, err = g.checks(ctx); err != nil {
+			return err
+		}
 	}
 	if len(blocked) > 0 {
 		return fmt.Errorf("%w: %s", errBlocked, strings.Join(blocked, ", "))
@@ -128,66 +128,4 @@ func newClient(scalrAccount string) (*tfc.Client, error) {
 		}
 	}
 	return tfc.NewClient(opts...)
-}
-
-// report prints a check and its policies: Scalr lists them in the result, HCP
-// Terraform in its Sentinel data.
-func report(w io.Writer, pc *tfc.PolicyCheck) {
-	r := pc.Result
-	fmt.Fprintf(w, "%s %s: %d passed, %d failed (%d hard, %d soft, %d advisory)\n",
-		pc.ID, pc.Status, r.Passed, r.TotalFailed, r.HardFailed, r.SoftFailed, r.AdvisoryFailed)
-	if pc.ErrorMessage != "" {
-		fmt.Fprintf(w, "  error: %s\n", pc.ErrorMessage)
-	}
-	policies := r.Policies
-	if policies == nil {
-		policies = sentinelPolicies(r.Sentinel)
-	}
-	for _, p := range policies {
-		fmt.Fprintf(w, "  %s: %s\n", p.Name, p.Result)
-		for _, m := range p.Messages {
-			fmt.Fprintf(w, "    %s\n", m)
-		}
-	}
-}
-
-// sentinelPolicies reads each policy's result from HCP Terraform's Sentinel data
-// (data.<policy set>.policies[].policy and result). The API documents that structure
-// as subject to change, so whatever does not read as expected is left out rather than
-// failing the gate, which decides on the status alone.
-func sentinelPolicies(raw json.RawMessage) []tfc.PolicyCheckPolicy {
-	var sentinel struct {
-		Data map[string]json.RawMessage `json:"data"`
-	}
-	if len(raw) == 0 || json.Unmarshal(raw, &sentinel) != nil {
-		return nil
-	}
-	var out []tfc.PolicyCheckPolicy
-	for _, name := range slices.Sorted(maps.Keys(sentinel.Data)) {
-		var set struct {
-			Policies []struct {
-				Policy         string `json:"policy"`
-				Result         *bool  `json:"result"`
-				AllowedFailure bool   `json:"allowed-failure"`
-			} `json:"policies"`
-		}
-		if json.Unmarshal(sentinel.Data[name], &set) != nil {
-			continue
-		}
-		for _, p := range set.Policies {
-			if p.Policy == "" || p.Result == nil {
-				continue
-			}
-			result := "passed"
-			switch {
-			case *p.Result:
-			case p.AllowedFailure:
-				result = "advisory_failed"
-			default:
-				result = "failed"
-			}
-			out = append(out, tfc.PolicyCheckPolicy{Name: p.Policy, Result: result})
-		}
-	}
-	return out
 }

@@ -47,9 +47,13 @@ func server(t *testing.T, token string, routes map[string]func() []byte) *httpte
 
 func static(b []byte) func() []byte { return func() []byte { return b } }
 
+// noTaskStages is a run's task stage list without stages.
+var noTaskStages = []byte(`{"data":[]}`)
+
 func TestGateHCPSoftFailure(t *testing.T) {
 	var overrides atomic.Int64
 	srv := server(t, "hcp-token", map[string]func() []byte{
+		"GET /api/v2/runs/run-veDoQbv6xh6TbnJD/task-stages":   static(noTaskStages),
 		"GET /api/v2/runs/run-veDoQbv6xh6TbnJD/policy-checks": static(fixture(t, "hcp_policy_checks_list_response.json", "")),
 		"GET /api/v2/policy-checks/polchk-9VYRc9bpfJEsnwum":   static(fixture(t, "hcp_policy_check_show_response.json", "")),
 		"POST /api/v2/policy-checks/polchk-9VYRc9bpfJEsnwum/actions/override": func() []byte {
@@ -90,6 +94,7 @@ func TestGateHCPSentinelPolicies(t *testing.T) {
 		"odd": {"policies": "not a list"}}}`
 	show := bytes.Replace(fixture(t, "hcp_policy_check_show_response.json", "hard_failed"), []byte(`"sentinel": {}`), []byte(sentinel), 1)
 	srv := server(t, "hcp-token", map[string]func() []byte{
+		"GET /api/v2/runs/run-veDoQbv6xh6TbnJD/task-stages":   static(noTaskStages),
 		"GET /api/v2/runs/run-veDoQbv6xh6TbnJD/policy-checks": static(fixture(t, "hcp_policy_checks_list_response.json", "")),
 		"GET /api/v2/policy-checks/polchk-9VYRc9bpfJEsnwum":   static(show),
 	})

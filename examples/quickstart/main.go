@@ -14,7 +14,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -29,15 +28,6 @@ import (
 	"github.com/tfkit/tfc"
 	"github.com/tfkit/tfc/examples/internal/deletionguard"
 	"github.com/tfkit/tfc/tfctest"
-)
-
-// The two plans, in Terraform's JSON format (copies of testdata/plan_safe.json and
-// testdata/plan_deletes.json).
-var (
-	//go:embed plans/safe.json
-	safePlan []byte
-	//go:embed plans/deletes.json
-	deletingPlan []byte
 )
 
 func main() {
@@ -90,13 +80,13 @@ func run(ctx context.Context, out io.Writer) (err error) {
 
 	say("")
 	say("5. A run whose plan deletes nothing:")
-	if _, err := runPlan(ctx, out, hcp, client, ws, safePlan); err != nil {
+	if _, err := runPlan(ctx, out, hcp, client, ws, tfctest.SamplePlanSafe()); err != nil {
 		return err
 	}
 
 	say("")
 	say("6. A run whose plan deletes resources:")
-	stage, err := runPlan(ctx, out, hcp, client, ws, deletingPlan)
+	stage, err := runPlan(ctx, out, hcp, client, ws, tfctest.SamplePlanDeletes())
 	if err != nil {
 		return err
 	}

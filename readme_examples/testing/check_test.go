@@ -3,7 +3,6 @@ package check
 import (
 	"context"
 	"net/http/httptest"
-	"os"
 	"testing"
 
 	"github.com/tfkit/tfc"
@@ -54,11 +53,7 @@ func TestCheckFailsDeletingPlans(t *testing.T) {
 	}
 
 	// A run with a destroying plan: signed delivery, plan behind a redirect, callback.
-	plan, err := os.ReadFile("../../testdata/plan_deletes.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := hcp.StartRun(ws.ID, plan)
+	run, err := hcp.StartRun(ws.ID, tfctest.SamplePlanDeletes())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,296 @@
+package tfctest
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tfkit/tfc"
+)
+
+// Runs as the API shows them: read, listed for a workspace with the documented
+// filters, and applied, discarded or canceled.
+
+// runAttrs are the attributes of the documented run sample (and is-speculative, which
+// the fake has always sent).
+type runAttrs struct {
+	Actions               runActions         `json:"actions"`
+	CanceledAt            *string            `json:"canceled-at"`
+	CreatedAt             string             `json:"created-at"`
+	HasChanges            bool               `json:"has-changes"`
+	AutoApply             bool               `json:"auto-apply"`
+	AllowEmptyApply       bool               `json:"allow-empty-apply"`
+	AllowConfigGeneration bool               `json:"allow-config-generation"`
+	IsDestroy             bool               `json:"is-destroy"`
+	IsSpeculative         bool               `json:"is-speculative"`
+	Message               string             `json:"message"`
+	PlanOnly              bool               `json:"plan-only"`
+	Source                string             `json:"source"`
+	StatusTimestamps      map[string]string  `json:"status-timestamps"`
+	Status                string             `json:"status"`
+	TriggerReason         string             `json:"trigger-reason"`
+	TargetAddrs           []string           `json:"target-addrs"`
+	Permissions           tfc.RunPermissions `json:"permissions"`
+	Refresh               bool               `json:"refresh"`
+	RefreshOnly           bool               `json:"refresh-only"`
+	ReplaceAddrs          []string           `json:"replace-addrs"`
+	SavePlan              bool               `json:"save-plan"`
+	Variables             []tfc.RunVariable  `json:"variables"`
+}
+
+type runActions struct {
+	IsCancelable      bool `json:"is-cancelable"`
+	IsConfirmable     bool `json:"is-confirmable"`
+	IsDiscardable     bool `json:"is-discardable"`
+	IsForceCancelable bool `json:"is-force-cancelable"`
+}
+
+// running reports whether the run is in a stage that is running: planning or applying,
+// for the fake, so that a cancel applies.
+func (r *run) running() bool {
+	return r.current < len(r.stages) && r.stages[r.current].status == tfc.TaskStageRunning
+}
+
+// discardable reports whether the run waits for a decision: confirmation, or an
+// override.
+func (r *run) discardable() bool {
+	return r.awaitingConfirm || (r.current < len(r.stages) && r.stages[r.current].status == tfc.TaskStageAwaitingOverride)
+}
+
+// operation is the run's operation as the list filter names it.
+func (r *run) operation() string {
+	if r.speculative {
+		return "plan_only"
+	}
+	return "plan_and_apply"
+}
+
+func (r *run) resource() resource {
+	wsID := ""
+	if r.ws != nil {
+		wsID = r.ws.id
+	}
+	a := runAttrs{
+		Actions:   runActions{IsCancelable: r.running(), IsConfirmable: r.awaitingConfirm, IsDiscardable: r.discardable()},
+		CreatedAt: stamp(r.createdAt), HasChanges: r.hasChanges, AutoApply: !r.manualApply, IsSpeculative: r.speculative,
+		Message: r.message, PlanOnly: r.speculative, Source: "tfe-api", StatusTimestamps: r.timestamps.wire(),
+		Status: r.status, TriggerReason: "manual", Refresh: true, Variables: []tfc.RunVariable{},
+		Permissions: tfc.RunPermissions{CanApply: true, CanCancel: true, CanComment: true, CanDiscard: true,
+			CanForceExecute: true, CanForceCancel: true, CanOverridePolicyCheck: true},
+	}
+	if !r.canceledAt.IsZero() {
+		at := stamp(r.canceledAt)
+		a.CanceledAt = &at
+	}
+	planRel, cvRel := toOne("plans", ""), toOne("configuration-versions", "")
+	if r.ws != nil {
+		planRel, cvRel = toOne("plans", r.planID), toOne("configuration-versions", r.configID)
+	}
+	return resource{
+		ID: r.id, Type: "runs", Attributes: a,
+		Relationships: map[string]relationship{
+			"workspace":             toOne("workspaces", wsID),
+			"plan":                  planRel,
+			"configuration-version": cvRel,
+			"apply":                 toOne("applies", ""),
+			"cost-estimate":         toOne("cost-estimates", ""),
+			"created-by":            toOne("users", ""),
+			"input-state-version":   toOne("state-versions", ""),
+			"comments":              toMany("comments", nil),
+			"run-events":            toMany("run-events", nil),
+			"workspace-run-alerts":  toMany("workspace-run-alerts", nil),
+			"task-stages":           toMany("task-stages", idsOf(r.stages, func(st *taskStage) string { return st.id })),
+			"policy-checks":         toMany("policy-checks", idsOf(r.policyChecks, func(pc *policyCheck) string { return pc.id })),
+		},
+		Links: map[string]string{"self": "/api/v2/runs/" + r.id},
+	}
+}
+
+// includeRuns returns the runs (and with run.workspace their workspaces) of the given
+// runs, once each, when the request included them.
+func includeRuns(runs []*run, inc map[string]bool) []resource {
+	var out []resource
+	seen := map[string]bool{}
+	for _, r := range runs {
+		if (inc["run"] || inc["run.workspace"]) && !seen[r.id] {
+			seen[r.id] = true
+			out = append(out, r.resource())
+		}
+		if inc["run.workspace"] && r.ws != nil && !seen[r.ws.id] {
+			seen[r.ws.id] = true
+			out = append(out, r.ws.resource())
+		}
+	}
+	return out
+}
+
+// getRun answers GET /runs/:id.
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
+	return show(s, w, s.runs, r.PathValue("id"), "run", (*run).resource, nil)
+}
+
+// finalRunStatuses and discardableRunStatuses are the documented status groups.
+var (
+	finalRunStatuses       = []string{"applied", "planned_and_finished", "policy_soft_failed", "discarded", "errored", "canceled", "force_canceled"}
+	discardableRunStatuses = []string{"planned", "planned_and_saved", "cost_estimated", "policy_checked", "policy_override", "post_plan_running", "post_plan_completed"}
+)
+
+// listRuns answers GET /workspaces/:id/runs, newest first, paginated, with
+// filter[operation] (plan-only runs are left out unless asked for), filter[status],
+// filter[source], filter[status_group], filter[timeframe], filter[agent_pool_names]
+// (the fake's runs use no agent pool) and search[user], search[commit] (its runs have
+// neither) and search[basic] (a run ID or a word of the message).
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	list := func(name string) []string {
+		if v := q.Get(name); v != "" {
+			return strings.Split(v, ",")
+		}
+		return nil
+	}
+	operations, statuses, sources := list("filter[operation]"), list("filter[status]"), list("filter[source]")
+	if operations == nil {
+		operations = []string{"plan_and_apply", "save_plan", "refresh_only", "destroy", "empty_apply", "action_only"}
+	}
+	group, timeframe := q.Get("filter[status_group]"), q.Get("filter[timeframe]")
+	switch group {
+	case "", "non_final", "final", "discardable":
+	default:
+		return parameterError("filter[status_group]", "must be non_final, final or discardable")
+	}
+	year := 0
+	if timeframe != "" && timeframe != "year" {
+		y, err := strconv.Atoi(timeframe)
+		if err != nil {
+			return parameterError("filter[timeframe]", `must be "year" or a year`)
+		}
+		year = y
+	}
+	user, commit, basic := q.Get("search[user]"), q.Get("search[commit]"), q.Get("search[basic]")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws, err := lookup(s.workspaces, r.PathValue("id"), "workspace")
+	if err != nil {
+		return err
+	}
+	var runs []*run
+	for _, rn := range slices.Backward(ws.runs) {
+		final := slices.Contains(finalRunStatuses, rn.status)
+		keep := slices.Contains(operations, rn.operation()) &&
+			(statuses == nil || slices.Contains(statuses, rn.status)) &&
+			(sources == nil || slices.Contains(sources, "tfe-api")) &&
+			q.Get("filter[agent_pool_names]") == "" && user == "" && commit == "" &&
+			(group == "" || group == "final" && final || group == "non_final" && !final ||
+				group == "discardable" && slices.Contains(discardableRunStatuses, rn.status)) &&
+			(timeframe == "" || year == 0 && time.Since(rn.createdAt) < 365*24*time.Hour || rn.createdAt.Year() == year) &&
+			(basic == "" || rn.id == basic || strings.Contains(rn.message, basic))
+		if keep {
+			runs = append(runs, rn)
+		}
+	}
+	return writeList(w, r, s.URL, runs, (*run).resource, nil)
+}
+
+// parameterError is the 400 the service answers for a query parameter it rejects.
+func parameterError(name, detail string) error {
+	e := badRequest(name + " " + detail)
+	e.errors[0].Source = &errorSource{Parameter: name}
+	return e
+}
+
+// readActionComment reads the optional body of a run action, {"comment": "…"}.
+func readActionComment(r *http.Request) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
+	if err != nil {
+		return badRequest("the request body could not be read")
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	var payload struct {
+		Comment *string `json:"comment"`
+	}
+	if err := json.Unmarshal(body, &payload); err != nil {
+		return invalidAttribute("/comment", "the body must be an object with an optional comment string")
+	}
+	return nil
+}
+
+// runAction answers one of the run actions: 202 with no body after act, or 409 with
+// conflictDetail when allowed says the run is not in a state for it.
+func (s *Server) runAction(w http.ResponseWriter, r *http.Request, allowed func(*run) bool, conflictDetail string, act func(*run, time.Time)) error {
+	if err := readActionComment(r); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rn, err := lookup(s.runs, r.PathValue("id"), "run")
+	if err != nil {
+		return err
+	}
+	if !allowed(rn) {
+		return conflict(conflictDetail)
+	}
+	act(rn, time.Now())
+	s.notifyLocked()
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// applyRun answers POST /runs/:id/actions/apply: a run waiting for confirmation
+// (started WithManualApply) is confirmed and goes on through its apply stages; any
+// other is a 409.
+func (s *Server) applyRun(w http.ResponseWriter, r *http.Request) error {
+	return s.runAction(w, r, func(rn *run) bool { return rn.awaitingConfirm },
+		"Run was not paused for confirmation; apply not allowed.",
+		func(rn *run, now time.Time) {
+			rn.awaitingConfirm, rn.confirmed = false, true
+			rn.setStatus("confirmed", now)
+			rn.setStatus("apply_queued", now)
+			s.advanceLocked(rn)
+		})
+}
+
+// discardRun answers POST /runs/:id/actions/discard: a run waiting for confirmation or
+// for an override is discarded, its later stages canceled; any other is a 409.
+func (s *Server) discardRun(w http.ResponseWriter, r *http.Request) error {
+	return s.runAction(w, r, (*run).discardable,
+		"Run was not paused for confirmation or priority; discard not allowed.",
+		func(rn *run, now time.Time) { s.endRunLocked(rn, "discarded", now) })
+}
+
+// cancelRun answers POST /runs/:id/actions/cancel: a run in a running stage is
+// canceled with that stage, its pending results and its later stages; any other is a
+// 409.
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
+	return s.runAction(w, r, (*run).running,
+		"Run was not planning or applying; cancel not allowed.",
+		func(rn *run, now time.Time) { s.endRunLocked(rn, "canceled", now) })
+}
+
+// planHasChanges reports whether a plan changes any resource (anything but no-op and
+// read), for the run's has-changes.
+func planHasChanges(planJSON []byte) bool {
+	var plan struct {
+		ResourceChanges []struct {
+			Change struct {
+				Actions []string `json:"actions"`
+			} `json:"change"`
+		} `json:"resource_changes"`
+	}
+	if json.Unmarshal(planJSON, &plan) != nil {
+		return false
+	}
+	for _, rc := range plan.ResourceChanges {
+		for _, a := range rc.Change.Actions {
+			if a != "no-op" && a != "read" {
+				return true
+			}
+		}
+	}
+	return false
+}

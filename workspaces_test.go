@@ -1,0 +1,98 @@
+package tfc
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// documentedWorkspace is the workspace of the documented sample, field by field.
+func documentedWorkspace() Workspace {
+	at := func(ms int) time.Time { return time.Date(2021, 8, 16, 21, 22, 49, ms*1e6, time.UTC) }
+	return Workspace{
+		ID: "ws-6jrRyVDv1J8zQMB5", Name: "workspace-1", Organization: "my-organization", ProjectID: "prj-hjy7ndEkmCtn31ps",
+		ExecutionMode: "agent", AgentPoolID: "apool-QxGd2tRjympfMvQc", CurrentRunID: "run-hjy7ndEkmCtn31ps",
+		Environment: "default", AllowDestroyPlan: true, FileTriggersEnabled: true, SpeculativeEnabled: true,
+		StructuredRunOutputEnabled: true, Operations: true, Locked: true,
+		TerraformVersion: "1.9.4", TriggerPrefixes: []string{}, TagNames: []string{},
+		Source: "tfe-api", ResourceCount: 10,
+		ApplyDurationAverage: 35 * time.Second, PlanDurationAverage: 53 * time.Second, RunFailures: 3, RunsCount: 8,
+		Permissions: WorkspacePermissions{
+			CanUpdate: true, CanDestroy: true, CanQueueRun: true, CanReadRun: true, CanReadVariable: true, CanUpdateVariable: true,
+			CanReadStateVersions: true, CanReadStateOutputs: true, CanCreateStateVersions: true, CanQueueApply: true,
+			CanLock: true, CanUnlock: true, CanForceUnlock: true, CanReadSettings: true, CanManageTags: true,
+			CanManageRunTasks: true, CanForceDelete: true, CanManageAssessments: true, CanReadAssessmentResults: true,
+			CanQueueDestroy: true,
+		},
+		SettingOverwrites:      WorkspaceSettingOverwrites{ExecutionMode: true, AgentPool: true},
+		IsDestroyable:          true,
+		CreatedAt:              at(566),
+		UpdatedAt:              at(566),
+		LatestChangeAt:         at(566),
+		LastAssessmentResultAt: time.Date(2021, 8, 17, 21, 20, 12, 908e6, time.UTC),
+	}
+}
+
+func TestWorkspacesRead(t *testing.T) {
+	api := newTestAPI(t)
+	api.handle("GET /api/v2/organizations/my-organization/workspaces/workspace-1", serveSample(t, http.StatusOK, "workspace_show_response.json"))
+	api.handle("GET /api/v2/workspaces/ws-6jrRyVDv1J8zQMB5", serveSample(t, http.StatusOK, "workspace_show_response.json"))
+	api.handle("GET /api/v2/organizations/my-organization/workspaces/missing", serveFixture(t, http.StatusNotFound, "error_404.json"))
+	ctx := context.Background()
+	want := documentedWorkspace()
+	byName, err := api.client.Workspaces.Read(ctx, "my-organization", "workspace-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*byName, want) {
+		t.Errorf("got  %+v\nwant %+v", *byName, want)
+	}
+	byID, err := api.client.Workspaces.ReadByID(ctx, "ws-6jrRyVDv1J8zQMB5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*byID, want) {
+		t.Errorf("by ID: %+v", *byID)
+	}
+	if _, err := api.client.Workspaces.Read(ctx, "my-organization", "missing"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("404: %v", err)
+	}
+}
+
+func TestWorkspaceVCSRepo(t *testing.T) {
+	api := newTestAPI(t)
+	api.handle("GET /api/v2/workspaces/ws-1", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"data":{"id":"ws-1","type":"workspaces","attributes":{"name":"app","description":"The app",
+			"vcs-repo":{"branch":"main","identifier":"acme/app","display-identifier":"acme/app","ingress-submodules":true,
+			"oauth-token-id":"ot-1","tags-regex":null,"repository-http-url":"https://github.com/acme/app","service-provider":"github"},
+			"vcs-repo-identifier":"acme/app","working-directory":"infra","trigger-patterns":["infra/**/*"],
+			"auto-destroy-at":"2030-01-02T03:04:05.000Z","auto-destroy-activity-duration":"14d","apply-duration-average":1500.5}}}`))
+	})
+	ws, err := api.client.Workspaces.ReadByID(context.Background(), "ws-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &WorkspaceVCSRepo{Identifier: "acme/app", DisplayIdentifier: "acme/app", Branch: "main", IngressSubmodules: true,
+		OAuthTokenID: "ot-1", RepositoryHTTPURL: "https://github.com/acme/app", ServiceProvider: "github"}
+	if !reflect.DeepEqual(ws.VCSRepo, want) || ws.VCSRepoIdentifier != "acme/app" || ws.WorkingDirectory != "infra" ||
+		ws.Description != "The app" || !reflect.DeepEqual(ws.TriggerPatterns, []string{"infra/**/*"}) ||
+		!ws.AutoDestroyAt.Equal(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) || ws.AutoDestroyActivityDuration != "14d" ||
+		ws.ApplyDurationAverage != 1500500*time.Microsecond {
+		t.Errorf("workspace %+v, repo %+v", ws, ws.VCSRepo)
+	}
+}
+
+func TestWorkspaceArgumentsCheckedBeforeTheNetwork(t *testing.T) {
+	c := offlineClient(t)
+	ctx := context.Background()
+	assertRefused(t, map[string]func() error{
+		"no organization": func() error { _, err := c.Workspaces.Read(ctx, "", "app"); return err },
+		"no name":         func() error { _, err := c.Workspaces.Read(ctx, "acme", ""); return err },
+		"slash":           func() error { _, err := c.Workspaces.Read(ctx, "acme", "a/b"); return err },
+		"dot":             func() error { _, err := c.Workspaces.Read(ctx, "acme", "app.prod"); return err },
+		"no ID":           func() error { _, err := c.Workspaces.ReadByID(ctx, ""); return err },
+	})
+}
