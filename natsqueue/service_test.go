@@ -325,6 +325,25 @@ func newReceiverWithClient(t testing.TB, svc *fakeService, rt http.RoundTripper,
 	return r
 }
 
+// frontEnd is a receiver replica as deployed: an HTTP server whose receiver hands
+// every accepted delivery to a queue and runs no check itself.
+type frontEnd struct {
+	receiver *tfc.Receiver
+	server   *httptest.Server
+}
+
+func newFrontEnd(t testing.TB, svc *fakeService, q tfc.Executor, opts ...tfc.ReceiverOption) *frontEnd {
+	t.Helper()
+	noCheck := func(context.Context, *tfc.Delivery) (tfc.TaskResultUpdate, error) {
+		t.Error("a front end ran a check")
+		return tfc.Failed("front ends do not run checks"), nil
+	}
+	f := &frontEnd{receiver: newReceiver(t, svc, noCheck, append([]tfc.ReceiverOption{tfc.WithExecutor(q)}, opts...)...)}
+	f.server = httptest.NewServer(f.receiver)
+	t.Cleanup(f.server.Close)
+	return f
+}
+
 // passPlan is a check that reads the plan and passes.
 func passPlan(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
 	plan, err := d.Plan(ctx)
