@@ -141,7 +141,7 @@ func TestThreeNodeClusterSurvivesANodeStopped(t *testing.T) {
 	}
 	svc := newFakeService(t)
 	c := startCluster(t, 3)
-	cfg := Config{URL: c.urls(), Replicas: 3, AckWait: 5 * time.Second}
+	cfg := Config{URL: c.urls(), Replicas: 3, AckWait: 5 * time.Second, PublishTimeout: 2 * time.Second}
 	g := newGate()
 
 	const perReplica = 2
@@ -192,6 +192,17 @@ func TestThreeNodeClusterSurvivesANodeStopped(t *testing.T) {
 		return queues[0].Ready(ctx) == nil && currentReplicas(t, queues[0]) == 3
 	})
 	eventually(t, "every job acknowledged", func() bool { return streamMsgs(t, queues[1]) == 0 })
+	t.Logf("%d checks ran for %d deliveries (a check runs again when its job was redelivered during the failover)", g.runs.Load(), len(all))
+
+	// Without a quorum the stream takes no writes, and Ready says so.
+	second1, second2 := (stopped+1)%3, (stopped+2)%3
+	c.stop(second1)
+	c.stop(second2)
+	eventually(t, "Ready to fail without a quorum", func() bool { return queues[0].Ready(ctx) != nil })
+	t.Logf("Ready with one server of three: %v", queues[0].Ready(ctx))
+	c.restart(second1)
+	c.restart(second2)
+	eventually(t, "Ready with the quorum back", func() bool { return queues[0].Ready(ctx) == nil })
 }
 
 // streamLeader names the server leading q's stream.

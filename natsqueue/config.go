@@ -185,3 +185,18 @@ func redactURLs(raw string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// String describes the configuration with the server URLs' user information (a user
+// and password, or a token) left out, so that printing a Config never shows them.
+func (c Config) String() string {
+	return fmt.Sprintf("natsqueue.Config{URL: %q, StateDir: %q, Listen: %q, Stream: %q, Subject: %q, Consumer: %q, Replicas: %d, "+
+		"DuplicateWindow: %v, MaxBytes: %d, PublishTimeout: %v, AckWait: %v, SyncInterval: %v, NATSOptions: %d}",
+		redactURLs(c.URL), c.StateDir, c.Listen, c.Stream, c.Subject, c.Consumer, c.Replicas,
+		c.DuplicateWindow, c.MaxBytes, c.PublishTimeout, c.AckWait, c.SyncInterval, len(c.NATSOptions))
+}
+
+// GoString is String, so that %#v leaves the credentials out too.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue logs the configuration as String prints it.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }

@@ -90,6 +90,14 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	return q, nil
 }
 
+// String names the queue's stream and servers, without credentials.
+func (q *Queue) String() string {
+	return fmt.Sprintf("natsqueue.Queue(stream %s on %s)", q.cfg.Stream, q.where())
+}
+
+// GoString is String, so that %#v does not print the configuration's URLs either.
+func (q *Queue) GoString() string { return q.String() }
+
 // connect opens a connection for one role (the publisher, or one worker): in memory to
 // the embedded server, or to Config.URL, reconnecting forever.
 func (q *Queue) connect(role string) (*nats.Conn, error) {

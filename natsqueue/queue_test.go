@@ -3,6 +3,8 @@ package natsqueue
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +243,25 @@ func TestOpenRefusesAnIncompatibleStream(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Error("Open waited for its context on a permanent refusal")
+	}
+}
+
+// Printing a configuration or a queue never shows the credentials in a server URL.
+func TestPrintingLeavesCredentialsOut(t *testing.T) {
+	const secret = "s3cr3t-pa55"
+	cfg := Config{URL: "nats://app:" + secret + "@127.0.0.1:4222,nats://" + secret + "@127.0.0.2:4222", Replicas: 3}
+	q := &Queue{cfg: cfg}
+	var logged logBuffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", slog.Any("cfg", cfg), slog.Any("queue", q))
+	for _, out := range []string{
+		fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v %+v %#v", q, q, q),
+		fmt.Sprintf("%+v", []any{cfg, q}), logged.String(),
+	} {
+		if strings.Contains(out, secret) {
+			t.Errorf("credentials printed: %s", out)
+		}
+		if !strings.Contains(out, "127.0.0.2:4222") {
+			t.Errorf("hosts left out: %s", out)
+		}
 	}
 }

@@ -294,11 +294,12 @@ func (s *fakeService) assertExactlyOneFinal(t testing.TB, want tfc.TaskResultSta
 // construction here, so that a change in the receiver's required options lands once.
 func newReceiver(t testing.TB, svc *fakeService, check tfc.CheckFunc, opts ...tfc.ReceiverOption) *tfc.Receiver {
 	t.Helper()
-	return newReceiverWithClient(t, svc, http.DefaultTransport, check, opts...)
+	return newReceiverWithClient(t, svc.host(), http.DefaultTransport, check, opts...)
 }
 
-// newReceiverWithClient is newReceiver whose callbacks and downloads go through rt.
-func newReceiverWithClient(t testing.TB, svc *fakeService, rt http.RoundTripper, check tfc.CheckFunc, opts ...tfc.ReceiverOption) *tfc.Receiver {
+// newReceiverWithClient is newReceiver for the service at host (host:port), whose
+// callbacks and downloads go through rt.
+func newReceiverWithClient(t testing.TB, host string, rt http.RoundTripper, check tfc.CheckFunc, opts ...tfc.ReceiverOption) *tfc.Receiver {
 	t.Helper()
 	client, err := tfc.NewClient(
 		tfc.WithHTTPClient(&http.Client{Transport: rt, Timeout: 10 * time.Second}),
@@ -310,7 +311,7 @@ func newReceiverWithClient(t testing.TB, svc *fakeService, rt http.RoundTripper,
 	base := []tfc.ReceiverOption{
 		tfc.WithHMACKeys(testKey),
 		tfc.WithCallbackClient(client),
-		tfc.WithAllowedHosts(svc.host()),
+		tfc.WithAllowedHosts(host),
 		tfc.WithFinalCallbackTimeout(2 * time.Second),
 	}
 	r, err := tfc.NewReceiver(check, append(base, opts...)...)

@@ -219,7 +219,7 @@ func TestRedeliveredPastDeadlineFailsAtOnce(t *testing.T) {
 	const checkTimeout = time.Second // shorter than the ack wait: any redelivery is late
 	g := newGate()
 	// The dying worker's process cannot reach the service: it reports nothing.
-	dyingReceiver := newReceiverWithClient(t, svc, deadTransport{}, g.check, tfc.WithCheckTimeout(checkTimeout))
+	dyingReceiver := newReceiverWithClient(t, svc.host(), deadTransport{}, g.check, tfc.WithCheckTimeout(checkTimeout))
 	dying := startWorker(t, q, dyingReceiver, WorkerOptions{})
 	job := svc.newJob()
 	if err := q.Submit(context.Background(), job); err != nil {
