@@ -26,7 +26,9 @@ type Config struct {
 
 	// Listen makes the embedded server also accept NATS clients at host:port, for
 	// example "127.0.0.1:4222" for the nats CLI. Empty (the default) opens no port:
-	// this process talks to its server in memory.
+	// this process talks to its server in memory. The port has no authentication and
+	// the jobs hold run access tokens: anyone who can connect can read them, so name
+	// a loopback address on a machine whose users are trusted, or leave it empty.
 	Listen string
 
 	// Stream is the JetStream stream's name (default "TFC_RUN_TASK_JOBS").

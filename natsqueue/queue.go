@@ -203,12 +203,18 @@ func (q *Queue) provisionOnce(ctx context.Context) error {
 	return nil
 }
 
+// jsErrCodeNoPeersForPlacement is JetStream's JSClusterNoPeersErr.
+const jsErrCodeNoPeersForPlacement jetstream.ErrorCode = 10005
+
 // transient reports whether err is what a cluster that is starting, electing a leader
 // or briefly unreachable answers, so that asking again may succeed.
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Code == 503 || apiErr.Code == 408
+		// 10005, no suitable peers for placement: the meta leader does not know enough
+		// servers yet. On a cluster too small for Config.Replicas it stays so, and
+		// Open returns it when ctx ends.
+		return apiErr.Code == 503 || apiErr.Code == 408 || apiErr.ErrorCode == jsErrCodeNoPeersForPlacement
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
@@ -270,6 +276,9 @@ func (q *Queue) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.PublishTimeout)
 	defer cancel()
 	stream, err := q.js.Stream(ctx, q.cfg.Stream)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("natsqueue: stream %s did not answer in time (no leader, or no quorum): %w", q.cfg.Stream, err)
+	}
 	if err != nil {
 		return fmt.Errorf("natsqueue: stream %s: %w", q.cfg.Stream, err)
 	}

@@ -44,6 +44,7 @@ type fakeResult struct {
 	token     string
 	finals    []tfc.TaskResultStatus // finals answered 200: exactly one when all is well
 	message   string                 // the accepted final's message
+	finalAt   time.Time              // when the final was accepted
 	conflicts int                    // finals answered 409 (already final)
 	refused   int                    // finals answered by answerFinal
 	running   int                    // progress callbacks
@@ -222,6 +223,7 @@ func (s *fakeService) record(r *http.Request, status tfc.TaskResultStatus, messa
 	}
 	res.finals = append(res.finals, status)
 	res.message = message
+	res.finalAt = time.Now()
 	return http.StatusOK
 }
 
@@ -339,8 +341,12 @@ func newFrontEnd(t testing.TB, svc *fakeService, q tfc.Executor, opts ...tfc.Rec
 		t.Error("a front end ran a check")
 		return tfc.Failed("front ends do not run checks"), nil
 	}
-	f := &frontEnd{receiver: newReceiver(t, svc, noCheck, append([]tfc.ReceiverOption{tfc.WithExecutor(q)}, opts...)...)}
-	f.server = httptest.NewServer(f.receiver)
+	return serve(t, newReceiver(t, svc, noCheck, append([]tfc.ReceiverOption{tfc.WithExecutor(q)}, opts...)...))
+}
+
+// serve serves r over HTTP on loopback until the test ends.
+func serve(t testing.TB, r *tfc.Receiver) *frontEnd {
+	f := &frontEnd{receiver: r, server: httptest.NewServer(r)}
 	t.Cleanup(f.server.Close)
 	return f
 }

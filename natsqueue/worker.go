@@ -347,9 +347,13 @@ func (w *Worker) Stop(ctx context.Context) error {
 		select {
 		case <-w.idle:
 		case <-ctx.Done():
-			w.handBack()
-			w.idleOnce.Do(func() { close(w.idle) })
-			w.stopErr = ctx.Err()
+			select {
+			case <-w.idle: // finished as ctx ended: nothing to hand back
+			default:
+				w.handBack()
+				w.idleOnce.Do(func() { close(w.idle) })
+				w.stopErr = ctx.Err()
+			}
 		}
 		<-w.beats
 		// Settlements are published asynchronously: flush them before closing.
