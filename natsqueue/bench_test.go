@@ -149,9 +149,7 @@ func redeliveryAfterDeath(b *testing.B, svc *fakeService, q *Queue) time.Duratio
 		b.Fatal(err)
 	}
 	job := svc.newJob()
-	if err := q.Submit(context.Background(), job); err != nil {
-		b.Fatal(err)
-	}
+	submit(b, q, job)
 	waitStarted(b, g)
 	dying.kill()
 	died := time.Now()

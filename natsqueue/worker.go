@@ -299,13 +299,7 @@ func (w *Worker) reportProgress() {
 			return
 		case <-t.C:
 		}
-		w.mu.Lock()
-		running := make([]*activeJob, 0, len(w.inFlight))
-		for _, a := range w.inFlight {
-			running = append(running, a)
-		}
-		w.mu.Unlock()
-		for _, a := range running {
+		for _, a := range w.running() {
 			a.inProgress()
 		}
 	}
@@ -315,10 +309,30 @@ func (w *Worker) reportProgress() {
 func (w *Worker) finished(a *activeJob) {
 	w.mu.Lock()
 	delete(w.inFlight, a.meta.Sequence.Stream)
-	empty := len(w.inFlight) == 0
 	w.mu.Unlock()
 	<-w.slots
-	if empty && w.stopping.Load() {
+	if w.stopping.Load() {
+		w.idleIfDone()
+	}
+}
+
+// running lists the jobs in flight.
+func (w *Worker) running() []*activeJob {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	jobs := make([]*activeJob, 0, len(w.inFlight))
+	for _, a := range w.inFlight {
+		jobs = append(jobs, a)
+	}
+	return jobs
+}
+
+// idleIfDone marks a stopping worker idle once nothing is in flight.
+func (w *Worker) idleIfDone() {
+	w.mu.Lock()
+	empty := len(w.inFlight) == 0
+	w.mu.Unlock()
+	if empty {
 		w.idleOnce.Do(func() { close(w.idle) })
 	}
 }
@@ -338,12 +352,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		w.stopping.Store(true)
 		w.stopPull()
 		<-w.pulled
-		w.mu.Lock()
-		empty := len(w.inFlight) == 0
-		w.mu.Unlock()
-		if empty {
-			w.idleOnce.Do(func() { close(w.idle) })
-		}
+		w.idleIfDone()
 		select {
 		case <-w.idle:
 		case <-ctx.Done():
@@ -370,13 +379,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 
 // handBack gives every job still running here back to the stream at once.
 func (w *Worker) handBack() {
-	w.mu.Lock()
-	running := make([]*activeJob, 0, len(w.inFlight))
-	for _, a := range w.inFlight {
-		running = append(running, a)
-	}
-	w.mu.Unlock()
-	for _, a := range running {
+	for _, a := range w.running() {
 		a.settle(func(msg jetstream.Msg) error { return msg.Nak() },
 			"natsqueue: job handed back to the queue: the worker stopped before it finished")
 	}

@@ -52,6 +52,24 @@ func (g *gate) check(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate
 	}
 }
 
+// counting returns a check that reads the plan and passes, counting its runs.
+func counting(runs *atomic.Int64) tfc.CheckFunc {
+	return func(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
+		runs.Add(1)
+		return passPlan(ctx, d)
+	}
+}
+
+// submit stores jobs in q as a receiver would.
+func submit(t testing.TB, q *Queue, jobs ...tfc.Job) {
+	t.Helper()
+	for _, job := range jobs {
+		if err := q.Submit(context.Background(), job); err != nil {
+			t.Fatalf("Submit: %v", err)
+		}
+	}
+}
+
 func waitStarted(t testing.TB, g *gate) string {
 	t.Helper()
 	select {
@@ -71,10 +89,7 @@ func TestDeliveriesEndInOneFinalEach(t *testing.T) {
 	svc := newFakeService(t)
 	q := openEmbedded(t, func(c *Config) { c.Logger = logger })
 	var runs atomic.Int64
-	check := func(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
-		runs.Add(1)
-		return passPlan(ctx, d)
-	}
+	check := counting(&runs)
 	front := newFrontEnd(t, svc, q, tfc.WithReceiverLogger(logger))
 	back := newReceiver(t, svc, check, tfc.WithReceiverLogger(logger))
 	startWorker(t, q, back, WorkerOptions{Concurrency: 4})
@@ -122,9 +137,7 @@ func TestFinalAnsweredConflictIsAcknowledged(t *testing.T) {
 	svc.mu.Lock()
 	svc.results[job.TaskResultID].finals = []tfc.TaskResultStatus{tfc.TaskResultFailed} // errored by the service meanwhile
 	svc.mu.Unlock()
-	if err := q.Submit(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	submit(t, q, job)
 	startWorker(t, q, newReceiver(t, svc, passPlan), WorkerOptions{})
 	svc.waitUntil(t, "a 409 on the final", func() bool { return svc.results[job.TaskResultID].conflicts == 1 })
 	eventually(t, "the job acknowledged", func() bool { return streamMsgs(t, q) == 0 })
@@ -141,17 +154,9 @@ func TestTamperedJobIsTerminated(t *testing.T) {
 	tampered := svc.newJob()
 	tampered.Body = []byte(strings.Replace(string(tampered.Body), `"networking"`, `"production"`, 1))
 	good := svc.newJob()
-	ctx := context.Background()
-	for _, job := range []tfc.Job{tampered, good} {
-		if err := q.Submit(ctx, job); err != nil {
-			t.Fatal(err)
-		}
-	}
+	submit(t, q, tampered, good)
 	var runs atomic.Int64
-	check := func(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
-		runs.Add(1)
-		return passPlan(ctx, d)
-	}
+	check := counting(&runs)
 	startWorker(t, q, newReceiver(t, svc, check), WorkerOptions{Concurrency: 1})
 	svc.waitFinal(t, good.TaskResultID)
 	eventually(t, "both jobs settled", func() bool { return streamMsgs(t, q) == 0 })
@@ -183,18 +188,13 @@ func TestWorkerKilledMidCheck(t *testing.T) {
 	g := newGate()
 	dying := startWorker(t, q, newReceiver(t, svc, g.check), WorkerOptions{})
 	job := svc.newJob()
-	if err := q.Submit(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	submit(t, q, job)
 	waitStarted(t, g)
 	dying.kill()
 	killedAt := time.Now()
 
 	var runs atomic.Int64
-	check := func(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
-		runs.Add(1)
-		return passPlan(ctx, d)
-	}
+	check := counting(&runs)
 	startWorker(t, q, newReceiver(t, svc, check), WorkerOptions{})
 	svc.waitFinal(t, job.TaskResultID)
 	took := time.Since(killedAt)
@@ -222,17 +222,12 @@ func TestRedeliveredPastDeadlineFailsAtOnce(t *testing.T) {
 	dyingReceiver := newReceiverWithClient(t, svc.host(), deadTransport{}, g.check, tfc.WithCheckTimeout(checkTimeout))
 	dying := startWorker(t, q, dyingReceiver, WorkerOptions{})
 	job := svc.newJob()
-	if err := q.Submit(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	submit(t, q, job)
 	waitStarted(t, g)
 	dying.kill()
 
 	var runs atomic.Int64
-	check := func(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
-		runs.Add(1)
-		return passPlan(ctx, d)
-	}
+	check := counting(&runs)
 	startWorker(t, q, newReceiver(t, svc, check, tfc.WithCheckTimeout(checkTimeout)), WorkerOptions{})
 	svc.waitFinal(t, job.TaskResultID)
 	svc.assertExactlyOneFinal(t, tfc.TaskResultFailed, job.TaskResultID)
@@ -269,9 +264,7 @@ func TestServiceDownJobIsDeliveredAgain(t *testing.T) {
 	r := newReceiver(t, svc, check, tfc.WithFinalCallbackTimeout(200*time.Millisecond))
 	startWorker(t, q, r, WorkerOptions{RetryDelay: 50 * time.Millisecond})
 	job := svc.newJob()
-	if err := q.Submit(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	submit(t, q, job)
 	svc.waitFinal(t, job.TaskResultID)
 	svc.assertExactlyOneFinal(t, tfc.TaskResultPassed, job.TaskResultID)
 	if res := svc.snapshot(job.TaskResultID); res.refused == 0 {
@@ -287,9 +280,7 @@ func TestJobPastGiveUpIsTerminated(t *testing.T) {
 	q := openEmbedded(t, func(c *Config) { c.Logger = logger })
 	job := svc.newJob()
 	job.ReceivedAt = time.Now().Add(-3 * time.Hour)
-	if err := q.Submit(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	submit(t, q, job)
 	startWorker(t, q, newReceiver(t, svc, passPlan), WorkerOptions{})
 	eventually(t, "the job terminated", func() bool { return streamMsgs(t, q) == 0 })
 	if res := svc.snapshot(job.TaskResultID); len(res.finals)+res.conflicts+res.running != 0 {
@@ -307,9 +298,7 @@ func TestStopWaitsForRunningJobs(t *testing.T) {
 	g := newGate()
 	w := startWorker(t, q, newReceiver(t, svc, g.check), WorkerOptions{})
 	job := svc.newJob()
-	if err := q.Submit(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	submit(t, q, job)
 	waitStarted(t, g)
 	stopped := make(chan error, 1)
 	go func() { stopped <- w.Stop(context.Background()) }()
@@ -337,9 +326,7 @@ func TestStopOutOfTimeHandsJobsBack(t *testing.T) {
 	g := newGate()
 	w := startWorker(t, q, newReceiver(t, svc, g.check), WorkerOptions{})
 	job := svc.newJob()
-	if err := q.Submit(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	submit(t, q, job)
 	waitStarted(t, g)
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -368,9 +355,7 @@ func TestReceiverShutdownHandsJobsBack(t *testing.T) {
 	}
 	w := startWorker(t, q, closing, WorkerOptions{})
 	job := svc.newJob()
-	if err := q.Submit(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	submit(t, q, job)
 	select {
 	case <-w.pulled:
 	case <-time.After(60 * time.Second):
@@ -389,14 +374,9 @@ func TestWorkerTakesOnlyWhatItCanRun(t *testing.T) {
 	g := newGate()
 	startWorker(t, q, newReceiver(t, svc, g.check), WorkerOptions{Concurrency: 1})
 	first, second := svc.newJob(), svc.newJob()
-	ctx := context.Background()
-	for _, job := range []tfc.Job{first, second} {
-		if err := q.Submit(ctx, job); err != nil {
-			t.Fatal(err)
-		}
-	}
+	submit(t, q, first, second)
 	waitStarted(t, g)
-	stats, err := q.Stats(ctx)
+	stats, err := q.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,9 +407,7 @@ func TestLongCheckIsNotRedelivered(t *testing.T) {
 	startWorker(t, q, newReceiver(t, svc, check), WorkerOptions{})
 	startWorker(t, q, newReceiver(t, svc, check), WorkerOptions{}) // would take a redelivery
 	job := svc.newJob()
-	if err := q.Submit(context.Background(), job); err != nil {
-		t.Fatal(err)
-	}
+	submit(t, q, job)
 	svc.waitFinal(t, job.TaskResultID)
 	svc.assertExactlyOneFinal(t, tfc.TaskResultPassed, job.TaskResultID)
 	if got := runs.Load(); got != 1 {
