@@ -22,12 +22,15 @@ func benchTransport() *http.Transport {
 }
 
 // BenchmarkDeliveryToFinal measures deliveries from the service's POST to its
-// accepted final callback, 32 senders at once, with a check that fetches the plan: in
-// process (no executor), through the embedded queue (file store flushed after every
-// write, the default, and every two minutes, NATS's default), and through a
-// three-server cluster with three replicas. One op is one delivery.
+// accepted final callback, a burst of b.N from 32 senders, with a check that fetches
+// the plan: in process (no executor); through the embedded queue with its file store
+// flushed after every write (the default) and every two minutes (NATS's default);
+// through the embedded server over loopback TCP instead of the in-memory connection;
+// and through a three-server cluster with three replicas. One op is one delivery.
+// Rounds interleave the variants, so drift on a shared machine hits each alike:
 //
-//	go test -run '^$' -bench DeliveryToFinal -benchtime 2000x ./
+//	go test -c -o /tmp/nq.test . && for i in 1 2 3 4; do
+//	  /tmp/nq.test -test.run '^$' -test.bench DeliveryToFinal -test.benchtime 1000x; done
 func BenchmarkDeliveryToFinal(b *testing.B) {
 	b.Run("in-process", func(b *testing.B) {
 		svc := newFakeService(b)
