@@ -38,10 +38,9 @@ const (
 type pipeline struct {
 	base      *url.URL
 	baseStr   string
-	token     string // bearer token; never logged, never in errors
+	creds     *credentials // nil when the client sends neither a token nor extra headers
 	userAgent string
-	headers   http.Header // extra headers sent with every request
-	mediaType string      // Accept, and Content-Type of bodies
+	mediaType string // Accept, and Content-Type of bodies
 	logger    *slog.Logger
 	retry     RetryPolicy
 	limiter   Limiter
@@ -51,6 +50,16 @@ type pipeline struct {
 	// wrapError, if set, may turn an *APIError into a more specific error (which should
 	// unwrap to it).
 	wrapError func(e *APIError) error
+}
+
+// credentials are what a request carries besides its own content. They sit behind a
+// pointer: fmt prints a pointer inside a struct as an address, and it does not call
+// String methods on unexported fields, so only a pointer keeps them out of every printed
+// form of a Client, also when a value holding a *Client is printed with a verb such as
+// %s, which makes fmt spell out the pointed-to struct.
+type credentials struct {
+	token   Secret      // bearer token; never logged, never in errors
+	headers http.Header // extra headers sent with every request, which may be secrets too
 }
 
 // call is one logical API call; send turns it into attempts.
@@ -156,9 +165,9 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 	if err != nil {
 		return nil, nil, err
 	}
-	token := string(c.token)
-	if token == "" {
-		token = p.token
+	token := c.token
+	if token == "" && p.creds != nil {
+		token = p.creds.token
 	}
 	if token == "" && p.mediaType == mediaTypeJSONAPI {
 		return nil, nil, errNoToken
@@ -177,8 +186,10 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 		return nil, nil, fmt.Errorf("tfc: %s %s: building the request failed", info.method, info.path)
 	}
 	h := req.Header
-	for k, v := range p.headers {
-		h[k] = v
+	if p.creds != nil {
+		for k, v := range p.creds.headers {
+			h[k] = v
+		}
 	}
 	h.Set("Accept", p.mediaType)
 	if body != nil {
@@ -186,7 +197,7 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 	}
 	h.Set("User-Agent", p.userAgent)
 	if token != "" {
-		h.Set("Authorization", "Bearer "+token)
+		h.Set("Authorization", "Bearer "+string(token))
 	}
 
 	resp, err := p.http.Do(req)
