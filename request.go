@@ -84,7 +84,10 @@ type callInfo struct {
 	path       string // display form of the URL: path only, no query, no secret
 	host       string // the host the call was addressed to
 	idempotent bool
-	retries    int
+	start      time.Time // when the first attempt began
+	attempts   int       // attempts made
+	retries    int       // retries decided, at most one more than made when they ran out
+	stopped    string    // why the last transport error was not retried, when checkRetry knows
 }
 
 type callInfoKey struct{}
@@ -200,6 +203,7 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 		h.Set("Authorization", "Bearer "+string(token))
 	}
 
+	info.start = time.Now()
 	resp, err := p.http.Do(req)
 	if err != nil {
 		return nil, nil, transportError(info, err)
@@ -262,43 +266,39 @@ func (p *pipeline) apiError(info *callInfo, resp *http.Response) error {
 }
 
 // transportError describes a failure to get any response, without the request URL that
-// *url.Error would repeat (it may be a signed blob URL or carry a callback code).
+// *url.Error would repeat (it may be a signed blob URL or carry a callback code). It
+// says how many attempts were made and, when it is known, why there were no more.
 func transportError(info *callInfo, err error) error {
-	attempts := 1
-	var ge *gaveUpError
-	if errors.As(err, &ge) {
-		attempts, err = ge.attempts, ge.err
-	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	attempts := max(info.attempts, 1)
+	noun := "attempt"
 	if attempts > 1 {
-		return fmt.Errorf("tfc: %s %s: giving up after %d attempts: %w", info.method, info.path, attempts, err)
+		noun = fmt.Sprintf("attempts in %v", time.Since(info.start).Round(10*time.Millisecond))
 	}
-	return fmt.Errorf("tfc: %s %s: %w", info.method, info.path, err)
+	why := info.stopped
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		why = "" // the error says it
+	}
+	if why != "" {
+		why = " (" + why + ")"
+	}
+	return fmt.Errorf("tfc: %s %s: giving up after %d %s%s: %w", info.method, info.path, attempts, noun, why, err)
 }
-
-// gaveUpError carries the number of attempts out of go-retryablehttp.
-type gaveUpError struct {
-	attempts int
-	err      error
-}
-
-func (e *gaveUpError) Error() string { return e.err.Error() }
-func (e *gaveUpError) Unwrap() error { return e.err }
 
 // giveUp is go-retryablehttp's ErrorHandler: it hands back the last response when the
 // retries ran out on a status (so that it becomes an *APIError), and the last error
 // otherwise.
-func giveUp(resp *http.Response, err error, attempts int) (*http.Response, error) {
+func giveUp(resp *http.Response, err error, _ int) (*http.Response, error) {
 	if err == nil {
 		return resp, nil
 	}
 	if resp != nil {
 		drainAndClose(resp.Body)
 	}
-	return nil, &gaveUpError{attempts: attempts, err: err}
+	return nil, err
 }
 
 // apiPath joins path segments, escaping each one, so that an ID can never change the
