@@ -67,7 +67,7 @@ type call struct {
 	method string
 	path   string // relative to the base URL, built with apiPath
 	url    string // an absolute URL the service handed out (a callback URL); overrides path
-	query  any    // a go-querystring struct, or nil
+	query  any    // a go-querystring struct, url.Values, or nil
 	body   any    // encoded as JSON, or nil
 	token  Secret // overrides the client token, for run task access tokens
 	// urlName names url in argument errors, for example "task_result_callback_url".
@@ -105,6 +105,12 @@ func (p *pipeline) do(ctx context.Context, c call, out any) error {
 		return err
 	}
 	defer drainAndClose(resp.Body)
+	return decodeJSON(resp, info, out)
+}
+
+// decodeJSON decodes a successful response body into out with encoding/json, unless
+// out is nil or the status is 204 No Content. The body stays open for the caller.
+func decodeJSON(resp *http.Response, info *callInfo, out any) error {
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
@@ -229,9 +235,12 @@ func (p *pipeline) resolve(c call) (string, *callInfo, error) {
 	target := p.baseStr + c.path
 	info.host, info.path = p.base.Host, p.base.Path+c.path
 	if c.query != nil {
-		v, err := query.Values(c.query)
-		if err != nil {
-			return "", nil, fmt.Errorf("tfc: %s %s: encoding the query: %w", info.method, info.path, err)
+		v, ok := c.query.(url.Values)
+		if !ok {
+			var err error
+			if v, err = query.Values(c.query); err != nil {
+				return "", nil, fmt.Errorf("tfc: %s %s: encoding the query: %w", info.method, info.path, err)
+			}
 		}
 		if q := v.Encode(); q != "" {
 			target += "?" + q

@@ -179,7 +179,7 @@ func secretSamples(t *testing.T) map[string]any {
 		PolicyCheckInclude(""), PolicyCheckListOptions{}, PolicyCheckOutputOptions{}, PolicyCheckPolicy{},
 		PolicyCheckReadOptions{}, PolicyCheckResult{}, PolicyCheckStatus(""), PolicyCheckWaitOptions{},
 		PolicyEvaluation{}, PolicyResultCount{}, PolicyScope(""), RegistryModuleAddress{}, RetryPolicy{},
-		RunTask{}, RunTaskCapabilities{}, RunTaskCreateOptions{}, RunTaskGlobalConfiguration{},
+		RawRequest{}, RawResponse{}, RunTask{}, RunTaskCapabilities{}, RunTaskCreateOptions{}, RunTaskGlobalConfiguration{},
 		RunTaskGlobalConfigurationOptions{}, RunTaskInclude(""), RunTaskListOptions{}, RunTaskReadOptions{},
 		RunTaskRequest{}, RunTaskUpdateOptions{}, Stage(""), Tag{}, TagLevel(""), TaskResult{},
 		TaskResultStatus(""), TaskResultUpdate{}, TaskStage{}, TaskStageInclude(""), TaskStageListOptions{},
