@@ -405,16 +405,17 @@ type policyCheckPermissions struct {
 	CanOverride *bool
 }
 
-// UnmarshalJSON keeps a copy of the object and reads can-override; null leaves p as
-// it is, as encoding/json does for a struct.
+// UnmarshalJSON keeps a copy of the object and reads can-override, leniently as every
+// attribute (see unmarshalAttributes). A value that is not an object, null included,
+// leaves p as it is.
 func (p *policyCheckPermissions) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
+	if len(b) == 0 || b[0] != '{' {
 		return nil
 	}
 	var w struct {
 		CanOverride *bool `json:"can-override"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := unmarshalAttributes(b, &w); err != nil {
 		return err
 	}
 	*p = policyCheckPermissions{Raw: bytes.Clone(b), CanOverride: w.CanOverride}
