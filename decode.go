@@ -342,8 +342,10 @@ func decodeTimestamps(d *jsonscan.Decoder, t *StatusTimestamps) {
 	*t = m
 }
 
-// setString, setEnum, setInt, setBool and setTime read a value into a field and, like
-// encoding/json, leave the field alone when the value is null.
+// setString, setEnum, setInt and setBool read a value into a field and, like
+// encoding/json, leave the field alone when the value is null; a value of another type
+// fails the document. They read what is not an attribute: pagination, links, the run
+// task request.
 func setString(d *jsonscan.Decoder, p *string) {
 	if b, ok := d.StringBytes(); ok {
 		*p = string(b)
@@ -365,21 +367,6 @@ func setInt[T ~int | ~int64](d *jsonscan.Decoder, p *T) {
 func setBool(d *jsonscan.Decoder, p *bool) {
 	if !d.Null() {
 		*p = d.Bool()
-	}
-}
-
-func setBoolPtr(d *jsonscan.Decoder, p **bool) {
-	if d.Null() {
-		*p = nil
-		return
-	}
-	v := d.Bool()
-	*p = &v
-}
-
-func setTime(d *jsonscan.Decoder, p *time.Time) {
-	if !d.Null() {
-		*p = d.Time()
 	}
 }
 

@@ -147,6 +147,7 @@ func secretSamples(t *testing.T) map[string]any {
 	samples := map[string]any{
 		"Client":                    client,
 		"CTSClient":                 cts,
+		"CTSTasksService":           cts.Tasks,
 		"SignatureVerifier":         verifier,
 		"Receiver":                  receiver,
 		"Delivery":                  delivery,

@@ -52,7 +52,7 @@ func main() {
 		if err != nil {
 			return err
 		}
-		_, err = c.ListTasks(ctx)
+		_, err = c.Tasks.List(ctx)
 		return err
 	})
 	for name, addr := range map[string]string{"go-tfe, host does not resolve": unresolvable, "go-tfe, port closed": closed} {
