@@ -24,24 +24,16 @@ type fieldDecoder interface {
 
 // decodeValue reads the next value into v, fast if v knows how, through encoding/json
 // otherwise.
-func decodeValue[T any](d *jsonscan.Decoder, v *T) {
-	if fd, ok := any(v).(fieldDecoder); ok {
-		fd.decodeFields(d)
-		return
-	}
-	raw := d.Raw()
-	if d.Err() != nil {
-		return
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		d.Fail(err)
-	}
-}
+func decodeValue[T any](d *jsonscan.Decoder, v *T) { decodeWith(d, v, jsonUnmarshal[T]) }
 
 // decodeAttributes reads a resource's attributes into v: fast if v knows how, through
 // unmarshalAttributes otherwise. Either way an odd attribute is ignored (see
 // unmarshalAttributes).
-func decodeAttributes[T any](d *jsonscan.Decoder, v *T) {
+func decodeAttributes[T any](d *jsonscan.Decoder, v *T) { decodeWith(d, v, unmarshalAttributes[T]) }
+
+// decodeWith reads the next value into v with its field decoder, or else hands the
+// value's bytes to unmarshal.
+func decodeWith[T any](d *jsonscan.Decoder, v *T, unmarshal func([]byte, *T) error) {
 	if fd, ok := any(v).(fieldDecoder); ok {
 		fd.decodeFields(d)
 		return
@@ -50,10 +42,12 @@ func decodeAttributes[T any](d *jsonscan.Decoder, v *T) {
 	if d.Err() != nil {
 		return
 	}
-	if err := unmarshalAttributes(raw, v); err != nil {
+	if err := unmarshal(raw, v); err != nil {
 		d.Fail(err)
 	}
 }
+
+func jsonUnmarshal[T any](data []byte, v *T) error { return json.Unmarshal(data, v) }
 
 // decodeResource reads a resource object.
 func decodeResource[A, R any](d *jsonscan.Decoder, r *resource[A, R]) {
@@ -507,42 +501,40 @@ func attrObject(d *jsonscan.Decoder) bool {
 	return d.Object()
 }
 
-// attrArray starts an array attribute into *p: null clears the slice, as encoding/json
-// does; a value that is not an array leaves it alone. It reports whether elements
-// follow, and returns p's slice emptied, to append them to.
-func attrArray[T any](d *jsonscan.Decoder, p *[]T) ([]T, bool) {
+// attrList reads a list attribute into *p, each element with read: null clears the
+// slice, as encoding/json does, and a value that is not an array leaves it alone.
+func attrList[T any](d *jsonscan.Decoder, p *[]T, read func(*jsonscan.Decoder, *T)) {
 	switch d.Peek() {
 	case '[':
 		if !d.Array() {
-			return nil, false
+			return
 		}
 		s := (*p)[:0]
 		if s == nil {
 			s = []T{}
 		}
-		return s, true
+		for d.Next() {
+			var v T
+			read(d, &v)
+			s = append(s, v)
+		}
+		*p = s
 	case 'n':
 		d.Null()
 		*p = nil
 	default:
 		d.Skip()
 	}
-	return nil, false
 }
 
 // attrOnlyKey reads an object attribute and hands the value of key to read, skipping
 // every other member and a value that is not an object.
 func attrOnlyKey(d *jsonscan.Decoder, key string, read func()) {
-	if !attrObject(d) {
+	if d.Peek() != '{' {
+		d.Skip()
 		return
 	}
-	for d.More() {
-		if string(d.Key()) == key {
-			read()
-		} else {
-			d.Skip()
-		}
-	}
+	onlyKey(d, key, read)
 }
 
 // attrStage reads a stage attribute, accepting the hyphenated spellings as
@@ -556,18 +548,7 @@ func attrStage(d *jsonscan.Decoder, s *Stage) {
 }
 
 // attrStages reads a list of stages.
-func attrStages(d *jsonscan.Decoder, p *[]Stage) {
-	s, ok := attrArray(d, p)
-	if !ok {
-		return
-	}
-	for d.Next() {
-		var st Stage
-		attrStage(d, &st)
-		s = append(s, st)
-	}
-	*p = s
-}
+func attrStages(d *jsonscan.Decoder, p *[]Stage) { attrList(d, p, attrStage) }
 
 func internString(d *jsonscan.Decoder) string {
 	b, ok := d.StringBytes()
@@ -1023,40 +1004,24 @@ func (a *policyCheckAttrs) decodeResult(d *jsonscan.Decoder) {
 	}
 }
 
-func decodePolicies(d *jsonscan.Decoder, p *[]PolicyCheckPolicy) {
-	s, ok := attrArray(d, p)
-	if !ok {
+func decodePolicies(d *jsonscan.Decoder, p *[]PolicyCheckPolicy) { attrList(d, p, decodePolicy) }
+
+func decodePolicy(d *jsonscan.Decoder, pol *PolicyCheckPolicy) {
+	if !attrObject(d) {
 		return
 	}
-	for d.Next() {
-		s = append(s, PolicyCheckPolicy{})
-		pol := &s[len(s)-1]
-		if !attrObject(d) {
-			continue
-		}
-		for d.More() {
-			switch string(d.Key()) {
-			case "name":
-				attrString(d, &pol.Name)
-			case "result":
-				attrEnum(d, &pol.Result)
-			case "messages":
-				msgs, ok := attrArray(d, &pol.Messages)
-				if !ok {
-					continue
-				}
-				for d.Next() {
-					var m string
-					attrString(d, &m)
-					msgs = append(msgs, m)
-				}
-				pol.Messages = msgs
-			default:
-				d.Skip()
-			}
+	for d.More() {
+		switch string(d.Key()) {
+		case "name":
+			attrString(d, &pol.Name)
+		case "result":
+			attrEnum(d, &pol.Result)
+		case "messages":
+			attrList(d, &pol.Messages, attrString)
+		default:
+			d.Skip()
 		}
 	}
-	*p = s
 }
 
 func (r *policyCheckRels) decodeFields(d *jsonscan.Decoder) {

@@ -551,6 +551,20 @@ func (c *deadlineContext) Err() error {
 	}
 }
 
+// answerOnceThenHang answers the first request with body; at the second it calls then
+// and holds the request until the client gives up.
+func answerOnceThenHang(body []byte, then func()) http.HandlerFunc {
+	var reads atomic.Int64
+	return func(w http.ResponseWriter, r *http.Request) {
+		if reads.Add(1) == 1 {
+			_, _ = w.Write(body)
+			return
+		}
+		then()
+		<-r.Context().Done()
+	}
+}
+
 func TestPolicyCheckWait(t *testing.T) {
 	ctx := context.Background()
 	fast := &PolicyCheckWaitOptions{PollInterval: time.Microsecond, MaxPollInterval: 4 * time.Microsecond}
@@ -598,15 +612,7 @@ func TestPolicyCheckWait(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		pending := withStatus(t, "hcp_policy_check_show_response.json", PolicyCheckPending)
-		var reads atomic.Int64
-		api.handle("GET /api/v2/policy-checks/polchk-1", func(w http.ResponseWriter, r *http.Request) {
-			if reads.Add(1) == 1 {
-				_, _ = w.Write(pending)
-				return
-			}
-			cancel() // the caller gives up during the second read
-			<-r.Context().Done()
-		})
+		api.handle("GET /api/v2/policy-checks/polchk-1", answerOnceThenHang(pending, cancel)) // the caller gives up during the second read
 		pc, err := api.client.PolicyChecks.Wait(ctx, "polchk-1", fast)
 		if !errors.Is(err, context.Canceled) || pc == nil || pc.Status != PolicyCheckPending {
 			t.Errorf("Wait = %v, %v; want the pending check and context.Canceled", pc, err)
@@ -619,15 +625,8 @@ func TestPolicyCheckWait(t *testing.T) {
 		api := newTestAPI(t)
 		ctx := &deadlineContext{Context: ctx, done: make(chan struct{})}
 		running := withStatus(t, "hcp_policy_check_show_response.json", PolicyCheckRunning)
-		var reads atomic.Int64
-		api.handle("GET /api/v2/policy-checks/polchk-2", func(w http.ResponseWriter, r *http.Request) {
-			if reads.Add(1) == 1 {
-				_, _ = w.Write(running)
-				return
-			}
-			close(ctx.done) // the deadline passes during the second read
-			<-r.Context().Done()
-		})
+		passes := func() { close(ctx.done) } // the deadline passes during the second read
+		api.handle("GET /api/v2/policy-checks/polchk-2", answerOnceThenHang(running, passes))
 		pc, err := api.client.PolicyChecks.Wait(ctx, "polchk-2", fast)
 		if !errors.Is(err, context.DeadlineExceeded) || pc == nil || pc.Status != PolicyCheckRunning {
 			t.Fatalf("Wait = %v, %v; want the running check and context.DeadlineExceeded", pc, err)

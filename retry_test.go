@@ -116,15 +116,9 @@ func TestPostRetriedOn429(t *testing.T) {
 }
 
 func TestPostRetriedWhenNeverSent(t *testing.T) {
-	// A listener that is closed again: every dial is refused, so the service surely saw
-	// nothing and even a POST may be retried.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c, err := NewClient(WithAddress("http://"+addr), WithToken(testToken), WithRetryPolicy(fastRetries), WithRateLimit(0))
+	// Every dial is refused, so the service surely saw nothing and even a POST may be
+	// retried.
+	c, err := NewClient(WithAddress("http://"+closedPort(t)), WithToken(testToken), WithRetryPolicy(fastRetries), WithRateLimit(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,6 +249,19 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
+// closedPort returns a loopback address nobody listens on: a listener that is closed
+// again, so that every dial is refused.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
 // nxdomainResolver is a resolver whose DNS server, on loopback, answers every query
 // with NXDOMAIN ("no such host"), as a real server does for a mistyped name.
 func nxdomainResolver(t *testing.T) *net.Resolver {
@@ -380,12 +387,7 @@ func TestPermanentTransportErrorsNotRetried(t *testing.T) {
 // would be overrun, long before MaxRetries, and the error says how many attempts were
 // made.
 func TestTransportBudget(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := closedPort(t)
 	var logs syncBuffer
 	policy := RetryPolicy{MaxRetries: 1000, MinWait: time.Millisecond, MaxWait: 4 * time.Millisecond, TransportBudget: 40 * time.Millisecond}
 	for _, method := range []string{http.MethodGet, http.MethodPost} {

@@ -31,22 +31,18 @@ func main() {
 	const unresolvable = "https://tfe.example.invalid"
 	ctx := context.Background()
 
-	measure("tfc, host does not resolve", func() error {
-		c, err := tfc.NewClient(tfc.WithAddress(unresolvable), tfc.WithToken("t"))
-		if err != nil {
+	readRunTask := func(address string) func() error {
+		return func() error {
+			c, err := tfc.NewClient(tfc.WithAddress(address), tfc.WithToken("t"))
+			if err != nil {
+				return err
+			}
+			_, err = c.RunTasks.Read(ctx, "task-1", nil)
 			return err
 		}
-		_, err = c.RunTasks.Read(ctx, "task-1", nil)
-		return err
-	})
-	measure("tfc, port closed", func() error {
-		c, err := tfc.NewClient(tfc.WithAddress(closed), tfc.WithToken("t"))
-		if err != nil {
-			return err
-		}
-		_, err = c.RunTasks.Read(ctx, "task-1", nil)
-		return err
-	})
+	}
+	measure("tfc, host does not resolve", readRunTask(unresolvable))
+	measure("tfc, port closed", readRunTask(closed))
 	measure("tfc CTS, port closed", func() error {
 		c, err := tfc.NewCTSClient(tfc.WithCTSAddress(closed))
 		if err != nil {
