@@ -38,7 +38,7 @@ const (
 type pipeline struct {
 	base      *url.URL
 	baseStr   string
-	creds     *credentials // nil when the client sends neither a token nor extra headers
+	creds     *credentials // nil for the CTS client, which sends neither a token nor extra headers
 	userAgent string
 	mediaType string // Accept, and Content-Type of bodies
 	logger    *slog.Logger
