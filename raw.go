@@ -29,6 +29,19 @@ type RawRequest struct {
 	Body any
 }
 
+// String names the method and path, and never the query or the body, which may hold
+// anything, secrets included.
+func (r RawRequest) String() string {
+	s := "tfc.RawRequest(" + r.Method + " " + r.Path
+	if r.Body != nil {
+		s += " with a body"
+	}
+	return s + ")"
+}
+
+// GoString is String.
+func (r RawRequest) GoString() string { return r.String() }
+
 // RawResponse describes the successful answer to a RawRequest; its body has been
 // decoded into the output value and closed.
 type RawResponse struct {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -165,6 +166,8 @@ func secretSamples(t *testing.T) map[string]any {
 		"Page":                      Page[RunTaskRequest]{Items: []*RunTaskRequest{filled[RunTaskRequest]()}},
 		"APIError":                  APIError{StatusCode: 401, Method: "GET", Path: "/api/v2/x", Errors: []ErrorObject{{Detail: "unauthorized"}}},
 		"StatusTimestamps":          StatusTimestamps{"passed-at": time.Unix(0, 0)},
+		"RawRequest": RawRequest{Method: "POST", Path: "teams/team-1/authentication-token",
+			Query: url.Values{"token": {secretMarker}}, Body: map[string]string{"token": secretMarker}},
 	}
 	// Plain data: every exported field filled, secrets where the names say so.
 	for _, v := range []any{
@@ -180,7 +183,7 @@ func secretSamples(t *testing.T) map[string]any {
 		PolicyCheckInclude(""), PolicyCheckListOptions{}, PolicyCheckOutputOptions{}, PolicyCheckPolicy{},
 		PolicyCheckReadOptions{}, PolicyCheckResult{}, PolicyCheckStatus(""), PolicyCheckWaitOptions{},
 		PolicyEvaluation{}, PolicyResultCount{}, PolicyScope(""), RegistryModuleAddress{}, RetryPolicy{},
-		RawRequest{}, RawResponse{}, RunTask{}, RunTaskCapabilities{}, RunTaskCreateOptions{}, RunTaskGlobalConfiguration{},
+		RawResponse{}, RunTask{}, RunTaskCapabilities{}, RunTaskCreateOptions{}, RunTaskGlobalConfiguration{},
 		RunTaskGlobalConfigurationOptions{}, RunTaskInclude(""), RunTaskListOptions{}, RunTaskReadOptions{},
 		RunTaskRequest{}, RunTaskUpdateOptions{}, Stage(""), Tag{}, TagLevel(""), TaskResult{},
 		TaskResultStatus(""), TaskResultUpdate{}, TaskStage{}, TaskStageInclude(""), TaskStageListOptions{},
