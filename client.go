@@ -73,7 +73,7 @@ type Option func(*settings) error
 
 // settings collects what the options ask for before NewClient validates it all.
 type settings struct {
-	token       string
+	token       Secret
 	address     string
 	basePath    string
 	httpClient  *http.Client
@@ -130,9 +130,8 @@ func NewClient(opts ...Option) (*Client, error) {
 	c := &Client{pipeline: pipeline{
 		base:       base,
 		baseStr:    base.String(),
-		token:      s.token,
+		creds:      &credentials{token: s.token, headers: s.headers},
 		userAgent:  ua,
-		headers:    s.headers,
 		mediaType:  mediaTypeJSONAPI,
 		logger:     logger,
 		retry:      s.retry,
@@ -168,7 +167,7 @@ func (c *Client) BaseURL() *url.URL {
 // appears in logs or error strings.
 func WithToken(token string) Option {
 	return func(s *settings) error {
-		s.token = token
+		s.token = Secret(token)
 		return nil
 	}
 }
@@ -334,7 +333,7 @@ func FromEnv() Option {
 			getenv = os.Getenv
 		}
 		if v := getenv("TFE_TOKEN"); v != "" {
-			s.token = v
+			s.token = Secret(v)
 		}
 		if v := getenv("TFE_ADDRESS"); v != "" {
 			s.address = v
@@ -374,7 +373,7 @@ func parseBaseURL(address, basePath string) (*url.URL, error) {
 }
 
 // validateToken rejects tokens that could not travel in a header, without echoing them.
-func validateToken(token string) error {
+func validateToken(token Secret) error {
 	for i := 0; i < len(token); i++ {
 		if b := token[i]; b <= ' ' || b >= 0x7f {
 			return invalidArg("token", "contains whitespace or non-printable characters")
@@ -391,9 +390,10 @@ var errNoToken = &ArgumentError{Name: "token", Problem: "no API token is configu
 // in flight are not interrupted; later requests open new connections.
 func (c *Client) CloseIdleConnections() { c.pipeline.http.HTTPClient.CloseIdleConnections() }
 
-// String describes the client by its base URL; it exists so that printing a Client
-// (%v, %+v, %#v) cannot reach its token.
-func (c *Client) String() string { return "tfc.Client(" + c.baseStr + ")" }
+// String describes the client by its base URL, so that printing a Client or a
+// *Client (%v, %+v, %#v) shows neither its token (held as a Secret in any case) nor its
+// headers.
+func (c Client) String() string { return "tfc.Client(" + c.baseStr + ")" }
 
 // GoString is String.
-func (c *Client) GoString() string { return c.String() }
+func (c Client) GoString() string { return c.String() }

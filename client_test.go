@@ -113,7 +113,7 @@ func TestFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.token != "explicit" {
+	if c.creds.token != "explicit" {
 		t.Error("WithToken after FromEnv did not win")
 	}
 }
@@ -125,7 +125,7 @@ func TestNewClientReadsNoEnvironmentUnlessAsked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.token != "" || c.BaseURL().Host != "app.terraform.io" {
+	if c.creds.token != "" || c.BaseURL().Host != "app.terraform.io" {
 		t.Error("NewClient read the environment without FromEnv")
 	}
 }

@@ -38,6 +38,15 @@ const ctsBasePath = "/v1/"
 // bound calls with their context.
 type CTSClient struct {
 	pipeline
+
+	// Tasks lists, reads, creates, enables and disables, and deletes the daemon's tasks
+	// (/v1/tasks), and reads their status (/v1/status/tasks).
+	Tasks *CTSTasksService
+}
+
+// CTSTasksService is the task API of a CTS daemon; use it through CTSClient.Tasks.
+type CTSTasksService struct {
+	client *CTSClient
 }
 
 // CTSOption configures a CTSClient. Options apply in the order given; a later option
@@ -68,9 +77,9 @@ type ctsSettings struct {
 // Without options the client talks to http://localhost:8558/v1/ with the default retry
 // policy and no rate ceiling (the daemon is local and unmetered). Transport errors and
 // 5xx answers are retried for calls that are safe to repeat: the GETs (but Health),
-// DeleteTask, and UpdateTask unless it runs the task. CreateTask, and UpdateTask with
-// CTSRunNow, are retried only on 429 or when the request surely never reached the
-// daemon.
+// Tasks.Delete, and Tasks.Update unless it runs the task. Tasks.Create, and
+// Tasks.Update with CTSRunNow, are retried only on 429 or when the request surely never
+// reached the daemon.
 func NewCTSClient(opts ...CTSOption) (*CTSClient, error) {
 	s := ctsSettings{address: DefaultCTSAddress, retry: DefaultRetryPolicy()}
 	for _, opt := range opts {
@@ -112,6 +121,7 @@ func NewCTSClient(opts ...CTSOption) (*CTSClient, error) {
 		wrapError:  wrapCTSError,
 	}}
 	c.http = c.newRetryClient(hc)
+	c.Tasks = &CTSTasksService{client: c}
 	return c, nil
 }
 

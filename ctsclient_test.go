@@ -177,7 +177,7 @@ func TestCTSErrorBodies(t *testing.T) {
 	})
 	ctx := context.Background()
 
-	_, err := api.client.GetTask(ctx, "bad")
+	_, err := api.client.Tasks.Read(ctx, "bad")
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) {
 		t.Fatalf("err = %v, want an *APIError", err)
@@ -193,17 +193,17 @@ func TestCTSErrorBodies(t *testing.T) {
 		t.Error("a plain 400 matches ErrNotFound or ErrNotLeader")
 	}
 
-	_, err = api.client.GetTask(ctx, "missing")
+	_, err = api.client.Tasks.Read(ctx, "missing")
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("404: err = %v, want ErrNotFound", err)
 	}
 
-	_, err = api.client.GetTask(ctx, "proxy")
+	_, err = api.client.Tasks.Read(ctx, "proxy")
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 502 || apiErr.Message != "502 Bad Gateway" {
 		t.Errorf("502 from a proxy: %v", err)
 	}
 
-	_, err = api.client.GetTask(ctx, "bare")
+	_, err = api.client.Tasks.Read(ctx, "bare")
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 405 || apiErr.RequestID != "" ||
 		len(apiErr.Errors) != 1 || !strings.Contains(apiErr.Errors[0].Detail, "high availability") {
 		t.Errorf("405 without request_id: %v", err)
@@ -229,7 +229,7 @@ func TestCTSNotLeader(t *testing.T) {
 				w.WriteHeader(http.StatusBadRequest)
 				fmt.Fprintf(w, `{"error":{"message":%q}}`, msg)
 			})
-			_, err := api.client.UpdateTask(context.Background(), "task_a", CTSTaskUpdateOptions{Enabled: Ptr(false)})
+			_, err := api.client.Tasks.Update(context.Background(), "task_a", CTSTaskUpdateOptions{Enabled: Ptr(false)})
 			if !errors.Is(err, ErrNotLeader) {
 				t.Fatalf("err = %v, want ErrNotLeader", err)
 			}
@@ -328,39 +328,39 @@ func TestCTSRetries(t *testing.T) {
 		want    int64 // attempts
 	}{
 		{"GET retried on 503", "GET /v1/tasks", status(503), func(c *CTSClient) error {
-			_, err := c.ListTasks(ctx)
+			_, err := c.Tasks.List(ctx)
 			return err
 		}, 2},
 		{"GET retried after a dropped connection", "GET /v1/status/tasks", dropConnection, func(c *CTSClient) error {
-			_, err := c.TaskStatuses(ctx, nil)
+			_, err := c.Tasks.ListStatuses(ctx, nil)
 			return err
 		}, 2},
 		{"DELETE retried on 502", "DELETE /v1/tasks/task_a", status(502), func(c *CTSClient) error {
-			_, err := c.DeleteTask(ctx, "task_a")
+			_, err := c.Tasks.Delete(ctx, "task_a")
 			return err
 		}, 2},
 		{"PATCH without run retried on 500", "PATCH /v1/tasks/task_a", status(500), func(c *CTSClient) error {
-			_, err := c.UpdateTask(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true)})
+			_, err := c.Tasks.Update(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true)})
 			return err
 		}, 2},
 		{"PATCH run=inspect retried on 500", "PATCH /v1/tasks/task_a", status(500), func(c *CTSClient) error {
-			_, err := c.UpdateTask(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true), Run: CTSRunInspect})
+			_, err := c.Tasks.Update(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true), Run: CTSRunInspect})
 			return err
 		}, 2},
 		{"PATCH run=now not retried on 500", "PATCH /v1/tasks/task_a", status(500), func(c *CTSClient) error {
-			_, err := c.UpdateTask(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true), Run: CTSRunNow})
+			_, err := c.Tasks.Update(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true), Run: CTSRunNow})
 			return err
 		}, 1},
 		{"PATCH run=now not retried after a dropped connection", "PATCH /v1/tasks/task_a", dropConnection, func(c *CTSClient) error {
-			_, err := c.UpdateTask(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true), Run: CTSRunNow})
+			_, err := c.Tasks.Update(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true), Run: CTSRunNow})
 			return err
 		}, 1},
 		{"POST not retried on 503", "POST /v1/tasks", status(503), func(c *CTSClient) error {
-			_, err := c.CreateTask(ctx, minimalCTSTask(), "")
+			_, err := c.Tasks.Create(ctx, minimalCTSTask(), "")
 			return err
 		}, 1},
 		{"POST retried on 429", "POST /v1/tasks", status(429), func(c *CTSClient) error {
-			_, err := c.CreateTask(ctx, minimalCTSTask(), CTSRunNow)
+			_, err := c.Tasks.Create(ctx, minimalCTSTask(), CTSRunNow)
 			return err
 		}, 2},
 		{"health not retried on 503", "GET /v1/health", status(503), func(c *CTSClient) error {
@@ -406,21 +406,21 @@ func TestCTSValidationSendsNothing(t *testing.T) {
 		return task
 	}
 	create := func(task CTSTask) error {
-		_, err := c.CreateTask(ctx, task, "")
+		_, err := c.Tasks.Create(ctx, task, "")
 		return err
 	}
 	tests := map[string]error{
-		"get: empty name":          second(c.GetTask(ctx, "")),
-		"get: slash in name":       second(c.GetTask(ctx, "a/../b")),
-		"get: space in name":       second(c.GetTask(ctx, "task a")),
-		"delete: empty name":       second(c.DeleteTask(ctx, "")),
-		"delete: slash in name":    second(c.DeleteTask(ctx, "../status")),
-		"status: empty name":       second(c.TaskStatus(ctx, "", nil)),
-		"statuses: unknown status": second(c.TaskStatuses(ctx, &CTSTaskStatusListOptions{Status: "broken"})),
-		"update: empty name":       second(c.UpdateTask(ctx, "", CTSTaskUpdateOptions{Enabled: Ptr(true)})),
-		"update: no enabled":       second(c.UpdateTask(ctx, "task_a", CTSTaskUpdateOptions{Run: CTSRunNow})),
-		"update: unknown run mode": second(c.UpdateTask(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true), Run: "later"})),
-		"create: unknown run mode": second(c.CreateTask(ctx, minimalCTSTask(), "NOW")),
+		"get: empty name":          second(c.Tasks.Read(ctx, "")),
+		"get: slash in name":       second(c.Tasks.Read(ctx, "a/../b")),
+		"get: space in name":       second(c.Tasks.Read(ctx, "task a")),
+		"delete: empty name":       second(c.Tasks.Delete(ctx, "")),
+		"delete: slash in name":    second(c.Tasks.Delete(ctx, "../status")),
+		"status: empty name":       second(c.Tasks.ReadStatus(ctx, "", nil)),
+		"statuses: unknown status": second(c.Tasks.ListStatuses(ctx, &CTSTaskStatusListOptions{Status: "broken"})),
+		"update: empty name":       second(c.Tasks.Update(ctx, "", CTSTaskUpdateOptions{Enabled: Ptr(true)})),
+		"update: no enabled":       second(c.Tasks.Update(ctx, "task_a", CTSTaskUpdateOptions{Run: CTSRunNow})),
+		"update: unknown run mode": second(c.Tasks.Update(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true), Run: "later"})),
+		"create: unknown run mode": second(c.Tasks.Create(ctx, minimalCTSTask(), "NOW")),
 		"create: no name":          create(withTask(func(t *CTSTask) { t.Name = "" })),
 		"create: slash in name":    create(withTask(func(t *CTSTask) { t.Name = "a/b" })),
 		"create: no module":        create(withTask(func(t *CTSTask) { t.Module = "" })),
@@ -456,7 +456,7 @@ func TestCTSValidationSendsNothing(t *testing.T) {
 			t.BufferPeriod = &CTSBufferPeriod{Min: time.Minute, Max: time.Second}
 		})),
 		//lint:ignore SA1012 a nil context is the point of the test
-		"nil context": second(c.ListTasks(nil)),
+		"nil context": second(c.Tasks.List(nil)),
 	}
 	for name, err := range tests {
 		if !errors.Is(err, ErrInvalidArgument) {
@@ -725,7 +725,7 @@ func TestCTSLogger(t *testing.T) {
 		}
 		serveCTS(t, http.StatusOK, "cts_tasks_list_response.json")(w, r)
 	})
-	if _, err := api.client.ListTasks(context.Background()); err != nil {
+	if _, err := api.client.Tasks.List(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"tfc: http attempt", "path=/v1/tasks", "status=503", "tfc: retrying request", "status=200"} {

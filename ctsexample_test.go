@@ -45,7 +45,7 @@ func newFakeCTS() *httptest.Server {
 	return httptest.NewServer(mux)
 }
 
-func ExampleCTSClient_UpdateTask() {
+func ExampleCTSTasksService_Update() {
 	srv := newFakeCTS()
 	defer srv.Close()
 
@@ -57,7 +57,7 @@ func ExampleCTSClient_UpdateTask() {
 	}
 	ctx := context.Background()
 
-	res, err := cts.GetTask(ctx, "task_a")
+	res, err := cts.Tasks.Read(ctx, "task_a")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func ExampleCTSClient_UpdateTask() {
 
 	// Preview first: with CTSRunInspect nothing changes.
 	toggle.Run = tfc.CTSRunInspect
-	preview, err := cts.UpdateTask(ctx, "task_a", toggle)
+	preview, err := cts.Tasks.Update(ctx, "task_a", toggle)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -73,10 +73,10 @@ func ExampleCTSClient_UpdateTask() {
 	fmt.Println(preview.Inspection.Plan)
 
 	toggle.Run = ""
-	if _, err := cts.UpdateTask(ctx, "task_a", toggle); err != nil {
+	if _, err := cts.Tasks.Update(ctx, "task_a", toggle); err != nil {
 		log.Fatal(err)
 	}
-	res, err = cts.GetTask(ctx, "task_a")
+	res, err = cts.Tasks.Read(ctx, "task_a")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func ExampleCTSClient_UpdateTask() {
 
 	// Tasks that do not exist, and followers of a high-availability cluster, fail with
 	// errors that errors.Is recognises.
-	_, err = cts.GetTask(ctx, "task_z")
+	_, err = cts.Tasks.Read(ctx, "task_z")
 	fmt.Println("not found:", errors.Is(err, tfc.ErrNotFound), "not leader:", errors.Is(err, tfc.ErrNotLeader))
 	// Output:
 	// changes present: true

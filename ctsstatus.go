@@ -70,7 +70,7 @@ type CTSEvent struct {
 	Error *CTSEventError `json:"error,omitempty"`
 	// Config is the task's configuration at the time of the run.
 	//
-	// Deprecated: CTS deprecated this field; read the task with GetTask instead.
+	// Deprecated: CTS deprecated this field; read the task with CTSTasksService.Read instead.
 	Config *CTSEventConfig `json:"config,omitempty"`
 }
 
@@ -88,13 +88,13 @@ type CTSEventConfig struct {
 	Module    string   `json:"module,omitempty"`
 }
 
-// CTSTaskStatusOptions are the options of TaskStatus.
+// CTSTaskStatusOptions are the options of CTSTasksService.ReadStatus.
 type CTSTaskStatusOptions struct {
 	// IncludeEvents adds the task's recent runs (include=events).
 	IncludeEvents bool
 }
 
-// CTSTaskStatusListOptions are the options of TaskStatuses.
+// CTSTaskStatusListOptions are the options of CTSTasksService.ListStatuses.
 type CTSTaskStatusListOptions struct {
 	// IncludeEvents adds each task's recent runs (include=events).
 	IncludeEvents bool
@@ -160,11 +160,11 @@ func (c *CTSClient) Status(ctx context.Context) (*CTSOverallStatus, error) {
 		Unknown: s.Unknown, Enabled: e.True, Disabled: e.False}, nil
 }
 
-// TaskStatuses returns the status of every task (or of those with opts.Status), keyed
+// ListStatuses returns the status of every task (or of those with opts.Status), keyed
 // by task name. opts may be nil.
 //
 // GET /v1/status/tasks[?include=events][&status=…]
-func (c *CTSClient) TaskStatuses(ctx context.Context, opts *CTSTaskStatusListOptions) (map[string]*CTSTaskStatus, error) {
+func (s *CTSTasksService) ListStatuses(ctx context.Context, opts *CTSTaskStatusListOptions) (map[string]*CTSTaskStatus, error) {
 	var o CTSTaskStatusListOptions
 	if opts != nil {
 		o = *opts
@@ -174,29 +174,29 @@ func (c *CTSClient) TaskStatuses(ctx context.Context, opts *CTSTaskStatusListOpt
 	}
 	out := make(map[string]*CTSTaskStatus)
 	q := statusQuery(o.IncludeEvents, o.Status)
-	if err := c.do(ctx, call{method: http.MethodGet, path: apiPath("status", "tasks"), query: q}, &out); err != nil {
+	if err := s.client.do(ctx, call{method: http.MethodGet, path: apiPath("status", "tasks"), query: q}, &out); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// TaskStatus returns the status of the task called name. opts may be nil. An unknown
+// ReadStatus returns the status of the task called name. opts may be nil. An unknown
 // task is an error matching ErrNotFound.
 //
 // GET /v1/status/tasks/:name[?include=events]
-func (c *CTSClient) TaskStatus(ctx context.Context, name string, opts *CTSTaskStatusOptions) (*CTSTaskStatus, error) {
+func (s *CTSTasksService) ReadStatus(ctx context.Context, name string, opts *CTSTaskStatusOptions) (*CTSTaskStatus, error) {
 	if err := requireID("task name", name); err != nil {
 		return nil, err
 	}
 	q := statusQuery(opts != nil && opts.IncludeEvents, "")
 	var out map[string]*CTSTaskStatus
 	req := call{method: http.MethodGet, path: apiPath("status", "tasks", name), query: q}
-	if err := c.do(ctx, req, &out); err != nil {
+	if err := s.client.do(ctx, req, &out); err != nil {
 		return nil, err
 	}
 	st := out[name]
 	if st == nil {
-		return nil, fmt.Errorf("tfc: GET %sstatus/tasks/%s: the response holds no status for the task", c.base.Path, apiPath(name))
+		return nil, fmt.Errorf("tfc: GET %sstatus/tasks/%s: the response holds no status for the task", s.client.base.Path, apiPath(name))
 	}
 	return st, nil
 }

@@ -23,7 +23,7 @@ func TestCTSStatus(t *testing.T) {
 	}
 }
 
-func TestCTSTaskStatuses(t *testing.T) {
+func TestCTSTasksListStatuses(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		opts  *CTSTaskStatusListOptions
@@ -42,7 +42,7 @@ func TestCTSTaskStatuses(t *testing.T) {
 				}
 				serveCTS(t, http.StatusOK, "cts_status_tasks_all_response.json")(w, r)
 			})
-			statuses, err := api.client.TaskStatuses(context.Background(), tc.opts)
+			statuses, err := api.client.Tasks.ListStatuses(context.Background(), tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +62,7 @@ func TestCTSTaskStatuses(t *testing.T) {
 	}
 }
 
-func TestCTSTaskStatus(t *testing.T) {
+func TestCTSTasksReadStatus(t *testing.T) {
 	api := newCTSTestAPI(t)
 	api.handle("GET /v1/status/tasks/task_b", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawQuery != "include=events" {
@@ -75,7 +75,7 @@ func TestCTSTaskStatus(t *testing.T) {
 	api.handle("GET /v1/status/tasks/task_odd", serveCTS(t, http.StatusOK, "cts_status_tasks_response.json"))
 	ctx := context.Background()
 
-	st, err := api.client.TaskStatus(ctx, "task_b", &CTSTaskStatusOptions{IncludeEvents: true})
+	st, err := api.client.Tasks.ReadStatus(ctx, "task_b", &CTSTaskStatusOptions{IncludeEvents: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestCTSTaskStatus(t *testing.T) {
 		t.Errorf("successful event = %+v", ok)
 	}
 
-	st, err = api.client.TaskStatus(ctx, "task_c", nil)
+	st, err = api.client.Tasks.ReadStatus(ctx, "task_c", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,10 +106,10 @@ func TestCTSTaskStatus(t *testing.T) {
 		t.Errorf("never-run task = %+v", st)
 	}
 
-	if _, err := api.client.TaskStatus(ctx, "task_x", nil); !isNotFound(err) {
+	if _, err := api.client.Tasks.ReadStatus(ctx, "task_x", nil); !isNotFound(err) {
 		t.Errorf("unknown task: %v", err)
 	}
-	if _, err := api.client.TaskStatus(ctx, "task_odd", nil); err == nil || errors.Is(err, ErrNotFound) {
+	if _, err := api.client.Tasks.ReadStatus(ctx, "task_odd", nil); err == nil || errors.Is(err, ErrNotFound) {
 		t.Errorf("a response without the task: err = %v", err)
 	}
 }

@@ -289,14 +289,14 @@ func (i *CTSInspection) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// CTSTaskList is the answer of ListTasks.
+// CTSTaskList is the answer of CTSTasksService.List.
 type CTSTaskList struct {
 	// RequestID identifies the call in the daemon's logs.
 	RequestID string     `json:"request_id"`
 	Tasks     []*CTSTask `json:"tasks"`
 }
 
-// CTSTaskResult is the answer of GetTask and CreateTask.
+// CTSTaskResult is the answer of CTSTasksService.Read and CTSTasksService.Create.
 type CTSTaskResult struct {
 	// RequestID identifies the call in the daemon's logs.
 	RequestID string `json:"request_id"`
@@ -318,7 +318,7 @@ type CTSTaskUpdateOptions struct {
 	Run CTSRunMode
 }
 
-// CTSTaskUpdateResult is the answer of UpdateTask.
+// CTSTaskUpdateResult is the answer of CTSTasksService.Update.
 type CTSTaskUpdateResult struct {
 	// RequestID identifies the call in the daemon's logs, when the daemon sends one
 	// (current releases do not for this endpoint).
@@ -327,34 +327,35 @@ type CTSTaskUpdateResult struct {
 	Inspection *CTSInspection `json:"inspect,omitempty"`
 }
 
-// CTSTaskDeletion is the daemon's receipt for DeleteTask (202 Accepted): the task is
-// marked for deletion, not necessarily gone. A task that is not running is deleted at
-// once; a running one finishes its run first, and until then GetTask still finds it.
+// CTSTaskDeletion is the daemon's receipt for CTSTasksService.Delete (202 Accepted): the
+// task is marked for deletion, not necessarily gone. A task that is not running is
+// deleted at once; a running one finishes its run first, and until then Read still
+// finds it.
 // The infrastructure the task manages is not destroyed.
 type CTSTaskDeletion struct {
 	// RequestID identifies the call in the daemon's logs.
 	RequestID string `json:"request_id"`
 }
 
-// ListTasks returns every task of the daemon.
+// List returns every task of the daemon.
 //
 // GET /v1/tasks
-func (c *CTSClient) ListTasks(ctx context.Context) (*CTSTaskList, error) {
-	return ctsDo[CTSTaskList](ctx, &c.pipeline, call{method: http.MethodGet, path: apiPath("tasks")})
+func (s *CTSTasksService) List(ctx context.Context) (*CTSTaskList, error) {
+	return ctsDo[CTSTaskList](ctx, &s.client.pipeline, call{method: http.MethodGet, path: apiPath("tasks")})
 }
 
-// GetTask returns the task called name. An unknown task is an error matching
+// Read returns the task called name. An unknown task is an error matching
 // ErrNotFound.
 //
 // GET /v1/tasks/:name
-func (c *CTSClient) GetTask(ctx context.Context, name string) (*CTSTaskResult, error) {
+func (s *CTSTasksService) Read(ctx context.Context, name string) (*CTSTaskResult, error) {
 	if err := requireID("task name", name); err != nil {
 		return nil, err
 	}
-	return ctsDo[CTSTaskResult](ctx, &c.pipeline, call{method: http.MethodGet, path: apiPath("tasks", name)})
+	return ctsDo[CTSTaskResult](ctx, &s.client.pipeline, call{method: http.MethodGet, path: apiPath("tasks", name)})
 }
 
-// CreateTask creates task. The API only creates: a task of the same name already
+// Create creates task. The API only creates: a task of the same name already
 // existing is a 400. run says what else happens:
 //   - "": the task is created (201) and runs at the daemon's own cadence.
 //   - CTSRunNow: the task is created and run at once (201); the call answers when the
@@ -365,7 +366,7 @@ func (c *CTSClient) GetTask(ctx context.Context, name string) (*CTSTaskResult, e
 // POST /v1/tasks[?run=now|inspect] with {"task": task}. Before anything is sent task
 // is checked: a name without slashes or whitespace, a module, exactly one condition
 // with its required field, buffer durations that are not negative with Min ≤ Max.
-func (c *CTSClient) CreateTask(ctx context.Context, task CTSTask, run CTSRunMode) (*CTSTaskResult, error) {
+func (s *CTSTasksService) Create(ctx context.Context, task CTSTask, run CTSRunMode) (*CTSTaskResult, error) {
 	if err := task.validate(); err != nil {
 		return nil, err
 	}
@@ -376,10 +377,10 @@ func (c *CTSClient) CreateTask(ctx context.Context, task CTSTask, run CTSRunMode
 		Task CTSTask `json:"task"`
 	}{task}
 	req := call{method: http.MethodPost, path: apiPath("tasks"), query: ctsRunQuery{run}, body: body}
-	return ctsDo[CTSTaskResult](ctx, &c.pipeline, req)
+	return ctsDo[CTSTaskResult](ctx, &s.client.pipeline, req)
 }
 
-// UpdateTask enables or disables the task called name; the API changes nothing else.
+// Update enables or disables the task called name; the API changes nothing else.
 // With CTSRunInspect nothing changes and the result holds the daemon's plan for the
 // proposed update; with CTSRunNow the task also runs at once, and the call answers when
 // the run ends and is not retried once sent. An unknown task is an error matching
@@ -387,7 +388,7 @@ func (c *CTSClient) CreateTask(ctx context.Context, task CTSTask, run CTSRunMode
 //
 // PATCH /v1/tasks/:name[?run=now|inspect] with {"enabled": bool}, answered {} or
 // {"inspect": {…}}.
-func (c *CTSClient) UpdateTask(ctx context.Context, name string, opts CTSTaskUpdateOptions) (*CTSTaskUpdateResult, error) {
+func (s *CTSTasksService) Update(ctx context.Context, name string, opts CTSTaskUpdateOptions) (*CTSTaskUpdateResult, error) {
 	if err := requireID("task name", name); err != nil {
 		return nil, err
 	}
@@ -404,20 +405,20 @@ func (c *CTSClient) UpdateTask(ctx context.Context, name string, opts CTSTaskUpd
 	// runs the task.
 	req := call{method: http.MethodPatch, path: apiPath("tasks", name), query: ctsRunQuery{opts.Run}, body: body,
 		notIdempotent: opts.Run == CTSRunNow}
-	return ctsDo[CTSTaskUpdateResult](ctx, &c.pipeline, req)
+	return ctsDo[CTSTaskUpdateResult](ctx, &s.client.pipeline, req)
 }
 
-// DeleteTask marks the task called name for deletion. The daemon deletes it at once if
+// Delete marks the task called name for deletion. The daemon deletes it at once if
 // it is not running, otherwise when its run ends; see CTSTaskDeletion. The
 // infrastructure the task manages is left alone. An unknown task is an error matching
 // ErrNotFound (also when a retry follows a deletion whose answer was lost).
 //
 // DELETE /v1/tasks/:name (202)
-func (c *CTSClient) DeleteTask(ctx context.Context, name string) (*CTSTaskDeletion, error) {
+func (s *CTSTasksService) Delete(ctx context.Context, name string) (*CTSTaskDeletion, error) {
 	if err := requireID("task name", name); err != nil {
 		return nil, err
 	}
-	return ctsDo[CTSTaskDeletion](ctx, &c.pipeline, call{method: http.MethodDelete, path: apiPath("tasks", name)})
+	return ctsDo[CTSTaskDeletion](ctx, &s.client.pipeline, call{method: http.MethodDelete, path: apiPath("tasks", name)})
 }
 
 // validate checks what the daemon requires of a new task, so that a bad task fails

@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-func TestCTSListTasks(t *testing.T) {
+func TestCTSTasksList(t *testing.T) {
 	api := newCTSTestAPI(t)
 	api.handle("GET /v1/tasks", serveCTS(t, http.StatusOK, "cts_tasks_list_response.json"))
-	list, err := api.client.ListTasks(context.Background())
+	list, err := api.client.Tasks.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,13 +43,13 @@ func TestCTSListTasks(t *testing.T) {
 	}
 }
 
-func TestCTSGetTask(t *testing.T) {
+func TestCTSTasksRead(t *testing.T) {
 	api := newCTSTestAPI(t)
 	api.handle("GET /v1/tasks/task_a", serveCTS(t, http.StatusOK, "cts_task_get_response.json"))
 	api.handle("GET /v1/tasks/task_x", serveCTS(t, http.StatusNotFound, "cts_error_response.json"))
 	ctx := context.Background()
 
-	res, err := api.client.GetTask(ctx, "task_a")
+	res, err := api.client.Tasks.Read(ctx, "task_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,12 +73,12 @@ func TestCTSGetTask(t *testing.T) {
 		t.Errorf("providers = %#v, want empty", task.Providers)
 	}
 
-	if _, err := api.client.GetTask(ctx, "task_x"); !isNotFound(err) {
+	if _, err := api.client.Tasks.Read(ctx, "task_x"); !isNotFound(err) {
 		t.Errorf("unknown task: %v", err)
 	}
 }
 
-func TestCTSCreateTask(t *testing.T) {
+func TestCTSTasksCreate(t *testing.T) {
 	task := CTSTask{
 		Name:        "task_a",
 		Description: "Writes the service name, id, and IP address to a file",
@@ -106,7 +106,7 @@ func TestCTSCreateTask(t *testing.T) {
 				assertJSONEqual(t, readBody(t, r), fixture(t, "cts_task_create_request.json"))
 				serveCTS(t, tc.status, tc.response)(w, r)
 			})
-			res, err := api.client.CreateTask(context.Background(), task, tc.run)
+			res, err := api.client.Tasks.Create(context.Background(), task, tc.run)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +167,7 @@ func TestCTSTaskEveryField(t *testing.T) {
 		w.WriteHeader(http.StatusCreated)
 		_, _ = w.Write([]byte(`{"request_id":"r1","task":` + string(mustTaskJSON(t, want)) + `}`))
 	})
-	res, err := api.client.CreateTask(context.Background(), task, "")
+	res, err := api.client.Tasks.Create(context.Background(), task, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestCTSBufferPeriodJSON(t *testing.T) {
 	}
 }
 
-func TestCTSUpdateTask(t *testing.T) {
+func TestCTSTasksUpdate(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		opts     CTSTaskUpdateOptions
@@ -258,7 +258,7 @@ func TestCTSUpdateTask(t *testing.T) {
 				assertJSONEqual(t, readBody(t, r), tc.request)
 				serveCTS(t, http.StatusOK, tc.response)(w, r)
 			})
-			res, err := api.client.UpdateTask(context.Background(), "task_a", tc.opts)
+			res, err := api.client.Tasks.Update(context.Background(), "task_a", tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,38 +269,38 @@ func TestCTSUpdateTask(t *testing.T) {
 	}
 }
 
-func TestCTSUpdateTaskInspectRunURL(t *testing.T) {
+func TestCTSTasksUpdateInspectRunURL(t *testing.T) {
 	api := newCTSTestAPI(t)
 	api.handle("PATCH /v1/tasks/task_a", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"inspect":{"changes_present":true,"plan":"p","url":"https://app.terraform.io/app/o/workspaces/w/runs/run-1"}}`))
 	})
 	api.handle("PATCH /v1/tasks/task_x", serveCTS(t, http.StatusNotFound, "cts_error_response.json"))
 	ctx := context.Background()
-	res, err := api.client.UpdateTask(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true), Run: CTSRunInspect})
+	res, err := api.client.Tasks.Update(ctx, "task_a", CTSTaskUpdateOptions{Enabled: Ptr(true), Run: CTSRunInspect})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Inspection == nil || res.Inspection.RunURL != "https://app.terraform.io/app/o/workspaces/w/runs/run-1" {
 		t.Errorf("inspection = %+v", res.Inspection)
 	}
-	if _, err := api.client.UpdateTask(ctx, "task_x", CTSTaskUpdateOptions{Enabled: Ptr(true)}); !isNotFound(err) {
+	if _, err := api.client.Tasks.Update(ctx, "task_x", CTSTaskUpdateOptions{Enabled: Ptr(true)}); !isNotFound(err) {
 		t.Errorf("unknown task: %v", err)
 	}
 }
 
-func TestCTSDeleteTask(t *testing.T) {
+func TestCTSTasksDelete(t *testing.T) {
 	api := newCTSTestAPI(t)
 	api.handle("DELETE /v1/tasks/task_a", serveCTS(t, http.StatusAccepted, "cts_task_delete_response.json"))
 	api.handle("DELETE /v1/tasks/task_x", serveCTS(t, http.StatusNotFound, "cts_error_response.json"))
 	ctx := context.Background()
-	res, err := api.client.DeleteTask(ctx, "task_a")
+	res, err := api.client.Tasks.Delete(ctx, "task_a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.RequestID != "9b23eea7-a435-2797-c71e-10c15766cd73" {
 		t.Errorf("request id = %q", res.RequestID)
 	}
-	if _, err := api.client.DeleteTask(ctx, "task_x"); !isNotFound(err) {
+	if _, err := api.client.Tasks.Delete(ctx, "task_x"); !isNotFound(err) {
 		t.Errorf("unknown task: %v", err)
 	}
 }
@@ -316,7 +316,7 @@ func TestCTSTaskNameEscaped(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(`{"request_id":"r","task":{"name":"web?x=1#y%"}}`))
 	})
-	if _, err := api.client.GetTask(context.Background(), "web?x=1#y%"); err != nil {
+	if _, err := api.client.Tasks.Read(context.Background(), "web?x=1#y%"); err != nil {
 		t.Fatal(err)
 	}
 }

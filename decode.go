@@ -3,7 +3,6 @@ package tfc
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"sync"
 	"time"
 
@@ -13,7 +12,8 @@ import (
 // The fast decoding path. The wire structs of the frequent documents (run tasks,
 // workspace tasks, task stages and results, policy checks and evaluations, pagination)
 // implement fieldDecoder and are read field by field with jsonscan, without
-// reflection; anything else falls back to encoding/json through its tags. Both paths
+// reflection; anything else falls back to encoding/json through its tags. Attributes
+// are read leniently on both paths (see "Odd attributes" in jsonapi.go). Both paths
 // give the same result: decode_test.go holds them to it on the fixtures and under
 // fuzzing.
 
@@ -24,7 +24,16 @@ type fieldDecoder interface {
 
 // decodeValue reads the next value into v, fast if v knows how, through encoding/json
 // otherwise.
-func decodeValue[T any](d *jsonscan.Decoder, v *T) {
+func decodeValue[T any](d *jsonscan.Decoder, v *T) { decodeWith(d, v, jsonUnmarshal[T]) }
+
+// decodeAttributes reads a resource's attributes into v: fast if v knows how, through
+// unmarshalAttributes otherwise. Either way an odd attribute is ignored (see
+// unmarshalAttributes).
+func decodeAttributes[T any](d *jsonscan.Decoder, v *T) { decodeWith(d, v, unmarshalAttributes[T]) }
+
+// decodeWith reads the next value into v with its field decoder, or else hands the
+// value's bytes to unmarshal.
+func decodeWith[T any](d *jsonscan.Decoder, v *T, unmarshal func([]byte, *T) error) {
 	if fd, ok := any(v).(fieldDecoder); ok {
 		fd.decodeFields(d)
 		return
@@ -33,10 +42,12 @@ func decodeValue[T any](d *jsonscan.Decoder, v *T) {
 	if d.Err() != nil {
 		return
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := unmarshal(raw, v); err != nil {
 		d.Fail(err)
 	}
 }
+
+func jsonUnmarshal[T any](data []byte, v *T) error { return json.Unmarshal(data, v) }
 
 // decodeResource reads a resource object.
 func decodeResource[A, R any](d *jsonscan.Decoder, r *resource[A, R]) {
@@ -50,7 +61,7 @@ func decodeResource[A, R any](d *jsonscan.Decoder, r *resource[A, R]) {
 		case "id":
 			r.ID = d.String()
 		case "attributes":
-			decodeValue(d, &r.Attributes)
+			decodeAttributes(d, &r.Attributes)
 		case "relationships":
 			decodeValue(d, &r.Relationships)
 		case "links":
@@ -153,16 +164,18 @@ func decodeIncludedList(d *jsonscan.Decoder, list *[]included) {
 	*list = s
 }
 
-// decodeRaw decodes raw (a member of an included resource) into v.
+// decodeRaw decodes raw (the relationships of an included resource) into v.
 func decodeRaw[T any](raw []byte, v *T) bool {
 	if fd, ok := any(v).(fieldDecoder); ok {
-		d := scanners.Get().(*jsonscan.Decoder)
-		defer scanners.Put(d)
-		d.Reset(raw)
-		fd.decodeFields(d)
-		return d.End() == nil
+		return scanWith(raw, fd.decodeFields) == nil
 	}
 	return json.Unmarshal(raw, v) == nil
+}
+
+// decodeRawAttributes decodes raw (the attributes of an included resource) into v, as
+// decodeAttributes does.
+func decodeRawAttributes[T any](raw []byte, v *T) bool {
+	return scanWith(raw, func(d *jsonscan.Decoder) { decodeAttributes(d, v) }) == nil
 }
 
 // decodeMembers reads the members of meta.pagination (its brace already open).
@@ -305,37 +318,28 @@ func decodeToMany(d *jsonscan.Decoder, p **toMany) {
 
 func (noRelationships) decodeFields(d *jsonscan.Decoder) { d.Skip() }
 
-// decodeTimestamps reads status-timestamps: an object of RFC 3339 strings (or nulls,
-// skipped). A value that is a string but not a time is skipped too, so one odd value
-// does not fail a response; a value of another type is an error. null leaves t alone.
+// decodeTimestamps reads status-timestamps: an object of RFC 3339 strings. An entry
+// that is not a time (null, another string, another type) is skipped, and a value that
+// is not an object leaves t alone, so that one odd value does not fail a response.
 func decodeTimestamps(d *jsonscan.Decoder, t *StatusTimestamps) {
-	if !d.Object() {
+	if !attrObject(d) {
 		return
 	}
 	m := make(StatusTimestamps, 4)
 	for d.More() {
 		key := internKey(d.Key())
-		switch d.Peek() {
-		case 'n':
-			d.Null()
-		case '"':
-			raw := d.Raw()
-			var ts time.Time
-			if d.Err() == nil && ts.UnmarshalJSON(raw) == nil {
-				m[key] = ts
-			}
-		default:
-			d.Fail(errTimestampNotString)
-			return
+		var ts time.Time
+		if attrTime(d, &ts) {
+			m[key] = ts
 		}
 	}
 	*t = m
 }
 
-var errTimestampNotString = errors.New("a status timestamp is not a string")
-
-// setString, setEnum, setInt, setBool and setTime read a value into a field and, like
-// encoding/json, leave the field alone when the value is null.
+// setString, setEnum, setInt and setBool read a value into a field and, like
+// encoding/json, leave the field alone when the value is null; a value of another type
+// fails the document. They read what is not an attribute: pagination, links, the run
+// task request.
 func setString(d *jsonscan.Decoder, p *string) {
 	if b, ok := d.StringBytes(); ok {
 		*p = string(b)
@@ -360,21 +364,6 @@ func setBool(d *jsonscan.Decoder, p *bool) {
 	}
 }
 
-func setBoolPtr(d *jsonscan.Decoder, p **bool) {
-	if d.Null() {
-		*p = nil
-		return
-	}
-	v := d.Bool()
-	*p = &v
-}
-
-func setTime(d *jsonscan.Decoder, p *time.Time) {
-	if !d.Null() {
-		*p = d.Time()
-	}
-}
-
 // decodeStage reads a stage, accepting the hyphenated spellings as UnmarshalText does.
 func decodeStage(d *jsonscan.Decoder, s *Stage) {
 	b, ok := d.StringBytes()
@@ -385,25 +374,6 @@ func decodeStage(d *jsonscan.Decoder, s *Stage) {
 		b = bytes.ReplaceAll(b, []byte("-"), []byte("_"))
 	}
 	*s = Stage(intern(b))
-}
-
-func decodeStages(d *jsonscan.Decoder, p *[]Stage) {
-	if !d.Array() {
-		if d.Err() == nil {
-			*p = nil
-		}
-		return
-	}
-	s := (*p)[:0]
-	if s == nil {
-		s = []Stage{}
-	}
-	for d.Next() {
-		var st Stage
-		decodeStage(d, &st)
-		s = append(s, st)
-	}
-	*p = s
 }
 
 // onlyKey reads an object and hands the value of key to read, skipping every other
@@ -420,6 +390,165 @@ func onlyKey(d *jsonscan.Decoder, key string, read func()) {
 		}
 	}
 }
+
+// The attribute readers. Attributes are read leniently (see unmarshalAttributes): a
+// value of the wrong JSON type, or one that does not fit its field (a number with a
+// fraction for an integer, a string that is not a time), is skipped and the field
+// keeps what it held, where the readers above fail the document; a boolean may come
+// as the string "true" or "false". Each mirrors what encoding/json does for its field
+// type through unmarshalAttributes, and the tests hold them to it.
+
+// attrString reads a string attribute.
+func attrString(d *jsonscan.Decoder, p *string) {
+	if d.Peek() != '"' {
+		d.Skip()
+		return
+	}
+	if b, ok := d.StringBytes(); ok {
+		*p = string(b)
+	}
+}
+
+// attrEnum reads a string attribute of an enum type.
+func attrEnum[T ~string](d *jsonscan.Decoder, p *T) {
+	if d.Peek() != '"' {
+		d.Skip()
+		return
+	}
+	if b, ok := d.StringBytes(); ok {
+		*p = T(intern(b))
+	}
+}
+
+// attrInt reads an integer attribute.
+func attrInt[T ~int | ~int64](d *jsonscan.Decoder, p *T) {
+	if c := d.Peek(); c != '-' && (c < '0' || c > '9') {
+		d.Skip()
+		return
+	}
+	if n, ok := d.TryInt(); ok {
+		*p = T(n)
+	}
+}
+
+// attrBool reads a boolean attribute, also from the strings "true" and "false", which
+// the official run task samples print.
+func attrBool(d *jsonscan.Decoder, p *bool) {
+	if v, ok := readBool(d); ok {
+		*p = v
+	}
+}
+
+// attrBoolPtr reads an optional boolean attribute: null clears it; any other value
+// allocates it, as encoding/json does before it finds the value's type wrong.
+func attrBoolPtr(d *jsonscan.Decoder, p **bool) {
+	if d.Peek() == 'n' {
+		d.Null()
+		*p = nil
+		return
+	}
+	if *p == nil {
+		*p = new(bool)
+	}
+	if v, ok := readBool(d); ok {
+		**p = v
+	}
+}
+
+// readBool reads true, false, "true" or "false"; anything else is skipped with ok
+// false.
+func readBool(d *jsonscan.Decoder) (v, ok bool) {
+	switch d.Peek() {
+	case 't', 'f':
+		v = d.Bool()
+		return v, d.Err() == nil
+	case '"':
+		b, _ := d.StringBytes()
+		switch string(b) {
+		case "true":
+			return true, true
+		case "false":
+			return false, true
+		}
+		return false, false
+	}
+	d.Skip()
+	return false, false
+}
+
+// attrTime reads an RFC 3339 time attribute and reports whether it held one.
+func attrTime(d *jsonscan.Decoder, p *time.Time) bool {
+	if d.Peek() != '"' {
+		d.Skip()
+		return false
+	}
+	raw := d.Raw()
+	var t time.Time
+	if d.Err() != nil || t.UnmarshalJSON(raw) != nil {
+		return false
+	}
+	*p = t
+	return true
+}
+
+// attrObject starts an object attribute: it reports whether members follow, and skips
+// a value that is not an object (null included).
+func attrObject(d *jsonscan.Decoder) bool {
+	if d.Peek() != '{' {
+		d.Skip()
+		return false
+	}
+	return d.Object()
+}
+
+// attrList reads a list attribute into *p, each element with read: null clears the
+// slice, as encoding/json does, and a value that is not an array leaves it alone.
+func attrList[T any](d *jsonscan.Decoder, p *[]T, read func(*jsonscan.Decoder, *T)) {
+	switch d.Peek() {
+	case '[':
+		if !d.Array() {
+			return
+		}
+		s := (*p)[:0]
+		if s == nil {
+			s = []T{}
+		}
+		for d.Next() {
+			var v T
+			read(d, &v)
+			s = append(s, v)
+		}
+		*p = s
+	case 'n':
+		d.Null()
+		*p = nil
+	default:
+		d.Skip()
+	}
+}
+
+// attrOnlyKey reads an object attribute and hands the value of key to read, skipping
+// every other member and a value that is not an object.
+func attrOnlyKey(d *jsonscan.Decoder, key string, read func()) {
+	if d.Peek() != '{' {
+		d.Skip()
+		return
+	}
+	onlyKey(d, key, read)
+}
+
+// attrStage reads a stage attribute, accepting the hyphenated spellings as
+// Stage.UnmarshalText does.
+func attrStage(d *jsonscan.Decoder, s *Stage) {
+	if d.Peek() != '"' {
+		d.Skip()
+		return
+	}
+	decodeStage(d, s)
+}
+
+// attrStages reads a list of stages.
+func attrStages(d *jsonscan.Decoder, p *[]Stage) { attrList(d, p, attrStage) }
 
 func internString(d *jsonscan.Decoder) string {
 	b, ok := d.StringBytes()
@@ -545,15 +674,15 @@ func (a *runTaskAttrs) decodeFields(d *jsonscan.Decoder) {
 	for d.More() {
 		switch string(d.Key()) {
 		case "name":
-			setString(d, &a.Name)
+			attrString(d, &a.Name)
 		case "url":
-			setString(d, &a.URL)
+			attrString(d, &a.URL)
 		case "description":
-			setString(d, &a.Description)
+			attrString(d, &a.Description)
 		case "category":
-			setEnum(d, &a.Category)
+			attrEnum(d, &a.Category)
 		case "enabled":
-			setBool(d, &a.Enabled)
+			attrBool(d, &a.Enabled)
 		case "global-configuration":
 			if d.Null() {
 				a.GlobalConfiguration = nil
@@ -564,9 +693,9 @@ func (a *runTaskAttrs) decodeFields(d *jsonscan.Decoder) {
 			}
 			a.GlobalConfiguration.decodeFields(d)
 		case "created-at":
-			setTime(d, &a.CreatedAt)
+			attrTime(d, &a.CreatedAt)
 		case "updated-at":
-			setTime(d, &a.UpdatedAt)
+			attrTime(d, &a.UpdatedAt)
 		default:
 			d.Skip()
 		}
@@ -574,17 +703,17 @@ func (a *runTaskAttrs) decodeFields(d *jsonscan.Decoder) {
 }
 
 func (g *globalConfigurationW) decodeFields(d *jsonscan.Decoder) {
-	if !d.Object() {
+	if !attrObject(d) {
 		return
 	}
 	for d.More() {
 		switch string(d.Key()) {
 		case "enabled":
-			setBoolPtr(d, &g.Enabled)
+			attrBoolPtr(d, &g.Enabled)
 		case "stages":
-			decodeStages(d, &g.Stages)
+			attrStages(d, &g.Stages)
 		case "enforcement-level":
-			setEnum(d, &g.EnforcementLevel)
+			attrEnum(d, &g.EnforcementLevel)
 		default:
 			d.Skip()
 		}
@@ -620,15 +749,15 @@ func (a *workspaceTaskAttrs) decodeFields(d *jsonscan.Decoder) {
 	for d.More() {
 		switch string(d.Key()) {
 		case "enforcement-level":
-			setEnum(d, &a.EnforcementLevel)
+			attrEnum(d, &a.EnforcementLevel)
 		case "stages":
-			decodeStages(d, &a.Stages)
+			attrStages(d, &a.Stages)
 		case "stage":
-			decodeStage(d, &a.Stage)
+			attrStage(d, &a.Stage)
 		case "created-at":
-			setTime(d, &a.CreatedAt)
+			attrTime(d, &a.CreatedAt)
 		case "updated-at":
-			setTime(d, &a.UpdatedAt)
+			attrTime(d, &a.UpdatedAt)
 		default:
 			d.Skip()
 		}
@@ -658,34 +787,34 @@ func (a *taskStageAttrs) decodeFields(d *jsonscan.Decoder) {
 	for d.More() {
 		switch string(d.Key()) {
 		case "stage":
-			decodeStage(d, &a.Stage)
+			attrStage(d, &a.Stage)
 		case "status":
-			setEnum(d, &a.Status)
+			attrEnum(d, &a.Status)
 		case "status-timestamps":
 			decodeTimestamps(d, &a.StatusTimestamps)
 		case "duration":
-			setInt(d, &a.Duration)
+			attrInt(d, &a.Duration)
 		case "permissions":
-			if d.Object() {
+			if attrObject(d) {
 				for d.More() {
 					switch string(d.Key()) {
 					case "can-override-policy":
-						setBool(d, &a.Permissions.CanOverridePolicy)
+						attrBool(d, &a.Permissions.CanOverridePolicy)
 					case "can-override-tasks":
-						setBool(d, &a.Permissions.CanOverrideTasks)
+						attrBool(d, &a.Permissions.CanOverrideTasks)
 					case "can-override":
-						setBool(d, &a.Permissions.CanOverride)
+						attrBool(d, &a.Permissions.CanOverride)
 					default:
 						d.Skip()
 					}
 				}
 			}
 		case "actions":
-			onlyKey(d, "is-overridable", func() { setBool(d, &a.Actions.IsOverridable) })
+			attrOnlyKey(d, "is-overridable", func() { attrBool(d, &a.Actions.IsOverridable) })
 		case "created-at":
-			setTime(d, &a.CreatedAt)
+			attrTime(d, &a.CreatedAt)
 		case "updated-at":
-			setTime(d, &a.UpdatedAt)
+			attrTime(d, &a.UpdatedAt)
 		default:
 			d.Skip()
 		}
@@ -717,23 +846,23 @@ func (a *policyEvaluationAttrs) decodeFields(d *jsonscan.Decoder) {
 	for d.More() {
 		switch string(d.Key()) {
 		case "status":
-			setEnum(d, &a.Status)
+			attrEnum(d, &a.Status)
 		case "policy-kind":
-			setEnum(d, &a.PolicyKind)
+			attrEnum(d, &a.PolicyKind)
 		case "policy-tool-version":
-			setString(d, &a.PolicyToolVersion)
+			attrString(d, &a.PolicyToolVersion)
 		case "result-count":
-			if d.Object() {
+			if attrObject(d) {
 				for d.More() {
 					switch string(d.Key()) {
 					case "advisory-failed":
-						setInt(d, &a.ResultCount.AdvisoryFailed)
+						attrInt(d, &a.ResultCount.AdvisoryFailed)
 					case "errored":
-						setInt(d, &a.ResultCount.Errored)
+						attrInt(d, &a.ResultCount.Errored)
 					case "mandatory-failed":
-						setInt(d, &a.ResultCount.MandatoryFailed)
+						attrInt(d, &a.ResultCount.MandatoryFailed)
 					case "passed":
-						setInt(d, &a.ResultCount.Passed)
+						attrInt(d, &a.ResultCount.Passed)
 					default:
 						d.Skip()
 					}
@@ -742,9 +871,9 @@ func (a *policyEvaluationAttrs) decodeFields(d *jsonscan.Decoder) {
 		case "status-timestamps":
 			decodeTimestamps(d, &a.StatusTimestamps)
 		case "created-at":
-			setTime(d, &a.CreatedAt)
+			attrTime(d, &a.CreatedAt)
 		case "updated-at":
-			setTime(d, &a.UpdatedAt)
+			attrTime(d, &a.UpdatedAt)
 		default:
 			d.Skip()
 		}
@@ -758,37 +887,37 @@ func (a *taskResultAttrs) decodeFields(d *jsonscan.Decoder) {
 	for d.More() {
 		switch string(d.Key()) {
 		case "status":
-			setEnum(d, &a.Status)
+			attrEnum(d, &a.Status)
 		case "message":
-			setString(d, &a.Message)
+			attrString(d, &a.Message)
 		case "url":
-			setString(d, &a.URL)
+			attrString(d, &a.URL)
 		case "status-timestamps":
 			decodeTimestamps(d, &a.StatusTimestamps)
 		case "duration":
-			setInt(d, &a.Duration)
+			attrInt(d, &a.Duration)
 		case "task-id":
-			setString(d, &a.TaskID)
+			attrString(d, &a.TaskID)
 		case "task-name":
-			setString(d, &a.TaskName)
+			attrString(d, &a.TaskName)
 		case "task-url":
-			setString(d, &a.TaskURL)
+			attrString(d, &a.TaskURL)
 		case "stage":
-			decodeStage(d, &a.Stage)
+			attrStage(d, &a.Stage)
 		case "is-speculative":
-			setBool(d, &a.IsSpeculative)
+			attrBool(d, &a.IsSpeculative)
 		case "workspace-task-id":
-			setString(d, &a.WorkspaceTaskID)
+			attrString(d, &a.WorkspaceTaskID)
 		case "workspace-task-enforcement-level":
-			setEnum(d, &a.WorkspaceTaskEnforcementLevel)
+			attrEnum(d, &a.WorkspaceTaskEnforcementLevel)
 		case "agent-pool-id":
-			setString(d, &a.AgentPoolID)
+			attrString(d, &a.AgentPoolID)
 		case "task-result-outcomes-count":
-			setInt(d, &a.OutcomesCount)
+			attrInt(d, &a.OutcomesCount)
 		case "created-at":
-			setTime(d, &a.CreatedAt)
+			attrTime(d, &a.CreatedAt)
 		case "updated-at":
-			setTime(d, &a.UpdatedAt)
+			attrTime(d, &a.UpdatedAt)
 		default:
 			d.Skip()
 		}
@@ -806,19 +935,19 @@ func (a *policyCheckAttrs) decodeFields(d *jsonscan.Decoder) {
 	for d.More() {
 		switch string(d.Key()) {
 		case "status":
-			setEnum(d, &a.Status)
+			attrEnum(d, &a.Status)
 		case "status-timestamps":
 			decodeTimestamps(d, &a.StatusTimestamps)
 		case "scope":
-			setEnum(d, &a.Scope)
+			attrEnum(d, &a.Scope)
 		case "result":
 			a.decodeResult(d)
 		case "actions":
-			onlyKey(d, "is-overridable", func() { setBoolPtr(d, &a.Actions.IsOverridable) })
+			attrOnlyKey(d, "is-overridable", func() { attrBoolPtr(d, &a.Actions.IsOverridable) })
 		case "permissions":
 			a.decodePermissions(d)
 		case "error-message":
-			setString(d, &a.ErrorMessage)
+			attrString(d, &a.ErrorMessage)
 		default:
 			d.Skip()
 		}
@@ -826,51 +955,45 @@ func (a *policyCheckAttrs) decodeFields(d *jsonscan.Decoder) {
 }
 
 // decodePermissions mirrors policyCheckPermissions.UnmarshalJSON: the object is kept
-// (copied out of the reused input buffer) and can-override read from it.
+// (copied out of the reused input buffer) and can-override read from it; a value that
+// is not an object (null included) leaves the permissions alone.
 func (a *policyCheckAttrs) decodePermissions(d *jsonscan.Decoder) {
-	if d.Null() || d.Err() != nil {
+	if d.Peek() != '{' {
+		d.Skip()
 		return
 	}
 	raw := d.Raw()
 	if d.Err() != nil {
 		return
 	}
-	var sub jsonscan.Decoder
-	sub.Reset(raw)
 	var canOverride *bool
-	onlyKey(&sub, "can-override", func() { setBoolPtr(&sub, &canOverride) })
-	if err := sub.Err(); err != nil {
-		var se *jsonscan.SyntaxError
-		if errors.As(err, &se) {
-			err = se.Err
-		}
-		d.Fail(err)
-		return
-	}
+	_ = scanWith(raw, func(sub *jsonscan.Decoder) {
+		attrOnlyKey(sub, "can-override", func() { attrBoolPtr(sub, &canOverride) })
+	}) // raw was read whole, so it scans without error
 	a.Permissions = policyCheckPermissions{Raw: bytes.Clone(raw), CanOverride: canOverride}
 }
 
 func (a *policyCheckAttrs) decodeResult(d *jsonscan.Decoder) {
-	if !d.Object() {
+	if !attrObject(d) {
 		return
 	}
 	r := &a.Result
 	for d.More() {
 		switch string(d.Key()) {
 		case "result":
-			setBool(d, &r.Result)
+			attrBool(d, &r.Result)
 		case "passed":
-			setInt(d, &r.Passed)
+			attrInt(d, &r.Passed)
 		case "total-failed":
-			setInt(d, &r.TotalFailed)
+			attrInt(d, &r.TotalFailed)
 		case "hard-failed":
-			setInt(d, &r.HardFailed)
+			attrInt(d, &r.HardFailed)
 		case "soft-failed":
-			setInt(d, &r.SoftFailed)
+			attrInt(d, &r.SoftFailed)
 		case "advisory-failed":
-			setInt(d, &r.AdvisoryFailed)
+			attrInt(d, &r.AdvisoryFailed)
 		case "duration-ms":
-			setInt(d, &r.DurationMS)
+			attrInt(d, &r.DurationMS)
 		case "sentinel":
 			// json.RawMessage keeps the value's bytes, null included; copied, since the
 			// input is a reused buffer.
@@ -883,52 +1006,24 @@ func (a *policyCheckAttrs) decodeResult(d *jsonscan.Decoder) {
 	}
 }
 
-func decodePolicies(d *jsonscan.Decoder, p *[]PolicyCheckPolicy) {
-	if !d.Array() {
-		if d.Err() == nil {
-			*p = nil
-		}
+func decodePolicies(d *jsonscan.Decoder, p *[]PolicyCheckPolicy) { attrList(d, p, decodePolicy) }
+
+func decodePolicy(d *jsonscan.Decoder, pol *PolicyCheckPolicy) {
+	if !attrObject(d) {
 		return
 	}
-	s := (*p)[:0]
-	if s == nil {
-		s = []PolicyCheckPolicy{}
-	}
-	for d.Next() {
-		s = append(s, PolicyCheckPolicy{})
-		pol := &s[len(s)-1]
-		if !d.Object() {
-			continue
-		}
-		for d.More() {
-			switch string(d.Key()) {
-			case "name":
-				setString(d, &pol.Name)
-			case "result":
-				setEnum(d, &pol.Result)
-			case "messages":
-				if !d.Array() {
-					if d.Err() == nil {
-						pol.Messages = nil
-					}
-					continue
-				}
-				msgs := pol.Messages[:0]
-				if msgs == nil {
-					msgs = []string{}
-				}
-				for d.Next() {
-					var m string
-					setString(d, &m)
-					msgs = append(msgs, m)
-				}
-				pol.Messages = msgs
-			default:
-				d.Skip()
-			}
+	for d.More() {
+		switch string(d.Key()) {
+		case "name":
+			attrString(d, &pol.Name)
+		case "result":
+			attrEnum(d, &pol.Result)
+		case "messages":
+			attrList(d, &pol.Messages, attrString)
+		default:
+			d.Skip()
 		}
 	}
-	*p = s
 }
 
 func (r *policyCheckRels) decodeFields(d *jsonscan.Decoder) {

@@ -16,6 +16,18 @@
 // (RetryPolicy). A non-2xx answer becomes an *APIError that matches ErrNotFound,
 // ErrConflict and the other sentinels with errors.Is.
 //
+// Client.Do sends a request to an endpoint tfc does not wrap through the same pipeline.
+//
+// # Decoding
+//
+// Responses decode into typed values. Attributes are read leniently, because the
+// service's documents do not always match their own documentation (the official run
+// task samples print "enabled": "true"): a boolean may be the string "true" or
+// "false", and any other attribute value that does not fit its field (a wrong JSON
+// type, a fraction for an integer, a string that is not a time) is read as the field's
+// zero value, so one odd attribute never fails a document or a page. Malformed JSON and
+// a document, resource, relationship or meta of the wrong shape are still errors.
+//
 // # Lists
 //
 // List methods return one Page; All methods return an iter.Seq2 that fetches pages of

@@ -225,7 +225,7 @@ func TestCancelReturnsPromptly(t *testing.T) {
 			return err
 		},
 		"policy wait": func(ctx context.Context) error { _, err := client.PolicyChecks.Wait(ctx, "polchk-1", nil); return err },
-		"cts list":    func(ctx context.Context) error { _, err := cts.ListTasks(ctx); return err },
+		"cts list":    func(ctx context.Context) error { _, err := cts.Tasks.List(ctx); return err },
 	}
 	for name, call := range calls {
 		ctx, cancel := context.WithCancel(context.Background())

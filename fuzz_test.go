@@ -205,10 +205,10 @@ func FuzzResponses(f *testing.F) {
 		}
 		_, _ = cts.Status(ctx)
 		_, _ = cts.ClusterStatus(ctx)
-		_, _ = cts.TaskStatuses(ctx, nil)
-		_, _ = cts.TaskStatus(ctx, "t", nil)
-		_, _ = cts.ListTasks(ctx)
-		_, _ = cts.GetTask(ctx, "t")
+		_, _ = cts.Tasks.ListStatuses(ctx, nil)
+		_, _ = cts.Tasks.ReadStatus(ctx, "t", nil)
+		_, _ = cts.Tasks.List(ctx)
+		_, _ = cts.Tasks.Read(ctx, "t")
 		_ = cts.Health(ctx)
 	})
 }

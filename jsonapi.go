@@ -1,7 +1,10 @@
 package tfc
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"reflect"
 	"strings"
 	"time"
 
@@ -39,6 +42,127 @@ type resource[A, R any] struct {
 	Attributes    A      `json:"attributes"`
 	Relationships R      `json:"relationships,omitzero"`
 	Links         links  `json:"links,omitzero"`
+}
+
+// UnmarshalJSON decodes a resource as encoding/json does, except that its attributes go
+// through unmarshalAttributes, so that one odd attribute does not fail the document.
+func (r *resource[A, R]) UnmarshalJSON(data []byte) error {
+	wire := struct {
+		*resourceFields[A, R]
+		Attributes lenientAttributes[A] `json:"attributes"` // hides the embedded field
+	}{(*resourceFields[A, R])(r), lenientAttributes[A]{&r.Attributes}}
+	return json.Unmarshal(data, &wire)
+}
+
+// resourceFields is resource without its UnmarshalJSON method.
+type resourceFields[A, R any] resource[A, R]
+
+// lenientAttributes decodes into *p with unmarshalAttributes.
+type lenientAttributes[A any] struct{ p *A }
+
+func (l lenientAttributes[A]) UnmarshalJSON(data []byte) error { return unmarshalAttributes(data, l.p) }
+
+// Odd attributes. The service's documents, and above all the official samples the
+// service is written against, hold values that do not fit the documented types: the
+// run task samples print "enabled": "true". One such value must not fail a document,
+// let alone a whole page, so attributes (at any depth inside a resource's "attributes"
+// object) are read leniently:
+//   - a boolean may be the string "true" or "false";
+//   - any other value that does not fit its field is ignored and the field keeps its
+//     zero value: a value of another JSON type (a string for a number, an object for
+//     a string, …), an integer with a fraction or beyond int64, a string that is not
+//     an RFC 3339 time for a time;
+//   - null leaves a field alone and clears a pointer, a slice or a map, as ever.
+//
+// Everything else is as strict as before: malformed JSON, a document, resource,
+// relationship, link or meta member of the wrong type, and an "attributes" member that
+// is not an object (or null) fail the document. Both decoding paths behave alike: the
+// attribute readers of decode.go on the fast path, unmarshalAttributes on the
+// encoding/json path (new resources, included resources without a fast decoder).
+
+// unmarshalAttributes decodes the attributes object data into v (a pointer to a
+// struct) with encoding/json, then, if that failed on a value and not on the syntax,
+// again member by member so that only the odd values are left out (see "Odd
+// attributes"). Members decoded before the failure are decoded again, which leaves
+// them as they were. A non-object data (null aside) is an error.
+func unmarshalAttributes[T any](data []byte, v *T) error {
+	err := json.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) || !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) {
+		return err
+	}
+	applyMembers(v, nil, data)
+	return nil
+}
+
+// applyMembers decodes each member of the object obj, found at path in the document,
+// into v on its own, through applyMember.
+func applyMembers[T any](v *T, path []string, obj []byte) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if _, err := dec.Token(); err != nil { // {
+		return
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return
+		}
+		applyMember(v, append(path[:len(path):len(path)], key), raw)
+	}
+}
+
+// applyMember decodes the document {path: raw} into v, unless raw does not fit: then a
+// boolean string is read as the boolean, an object is opened and its members applied
+// one by one, and a value encoding/json skips by itself (a type mismatch, also inside
+// an array) is applied as encoding/json leaves it. A value a field's own decoder
+// refuses (a time that does not parse) is left out.
+func applyMember[T any](v *T, path []string, raw json.RawMessage) {
+	doc := atPath(path, raw)
+	var probe T
+	err := json.Unmarshal(doc, &probe)
+	var typeErr *json.UnmarshalTypeError
+	isTypeErr := errors.As(err, &typeErr)
+	switch {
+	case err == nil:
+		_ = json.Unmarshal(doc, v)
+	case isTypeErr && typeErr.Type != nil && typeErr.Type.Kind() == reflect.Bool && boolString(raw) != "":
+		_ = json.Unmarshal(atPath(path, json.RawMessage(boolString(raw))), v)
+	case raw[0] == '{':
+		// Opening it first allocates a pointer to a struct as encoding/json does, even
+		// when none of the members fits.
+		_ = json.Unmarshal(atPath(path, json.RawMessage("{}")), v)
+		applyMembers(v, path, raw)
+	case isTypeErr:
+		_ = json.Unmarshal(doc, v)
+	}
+}
+
+// atPath wraps raw in one object per key of path: {"a":{"b":raw}}.
+func atPath(path []string, raw json.RawMessage) []byte {
+	var b []byte
+	for _, k := range path {
+		key, _ := json.Marshal(k)
+		b = append(append(append(b, '{'), key...), ':')
+	}
+	b = append(b, raw...)
+	return append(b, bytes.Repeat([]byte("}"), len(path))...)
+}
+
+// boolString returns "true" or "false" when raw is that string, and "" otherwise.
+func boolString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil && (s == "true" || s == "false") {
+		return s
+	}
+	return ""
 }
 
 // noRelationships is R for resources whose relationships tfc does not read or send.
@@ -180,7 +304,7 @@ func (in *includes) find(typ, id string) *included {
 // not decode is skipped rather than failing the whole response: it is extra data.
 func decodeIncluded[A, R any](inc *included) (resource[A, R], bool) {
 	r := resource[A, R]{Type: inc.Type, ID: inc.ID}
-	if len(inc.Attributes) > 0 && !decodeRaw(inc.Attributes, &r.Attributes) {
+	if len(inc.Attributes) > 0 && !decodeRawAttributes(inc.Attributes, &r.Attributes) {
 		return r, false
 	}
 	if len(inc.Relationships) > 0 && !decodeRaw(inc.Relationships, &r.Relationships) {

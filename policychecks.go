@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"iter"
 	"net/http"
@@ -248,7 +249,9 @@ func (s *PolicyChecksService) Override(ctx context.Context, policyCheckID string
 // status added by the service cannot make it poll forever. Reads back off from
 // opts.PollInterval and wait on ctx, so a deadline on ctx bounds the whole wait. When
 // ctx ends or a read fails, Wait returns the last check it read (nil if none) with the
-// error.
+// error. An error caused by ctx names the call, the ID, the reads made and the last
+// status read, and still matches context.DeadlineExceeded or context.Canceled with
+// errors.Is.
 //
 // GET /policy-checks/:id, repeatedly.
 func (s *PolicyChecksService) Wait(ctx context.Context, policyCheckID string, opts *PolicyCheckWaitOptions) (*PolicyCheck, error) {
@@ -273,6 +276,9 @@ func (s *PolicyChecksService) Wait(ctx context.Context, policyCheckID string, op
 	for attempt := 0; ; attempt++ {
 		pc, err := s.Read(ctx, policyCheckID, o.Read)
 		if err != nil {
+			if ctx.Err() != nil {
+				err = waitEnded(policyCheckID, attempt+1, last, err)
+			}
 			return last, err
 		}
 		last = pc
@@ -283,10 +289,20 @@ func (s *PolicyChecksService) Wait(ctx context.Context, policyCheckID string, op
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return last, ctx.Err()
+			return last, waitEnded(policyCheckID, attempt+1, last, ctx.Err())
 		case <-timer.C:
 		}
 	}
+}
+
+// waitEnded says where Wait was when its context ended: a bare "context deadline
+// exceeded" would not tell which of several waits gave up, or how far it got.
+func waitEnded(policyCheckID string, reads int, last *PolicyCheck, err error) error {
+	status := "none read"
+	if last != nil {
+		status = string(last.Status)
+	}
+	return fmt.Errorf("tfc: PolicyChecks.Wait %s: stopped after %d reads (last status: %s): %w", policyCheckID, reads, status, err)
 }
 
 // Output streams the raw output of a policy check. The service answers with a redirect
@@ -389,16 +405,17 @@ type policyCheckPermissions struct {
 	CanOverride *bool
 }
 
-// UnmarshalJSON keeps a copy of the object and reads can-override; null leaves p as
-// it is, as encoding/json does for a struct.
+// UnmarshalJSON keeps a copy of the object and reads can-override, leniently as every
+// attribute (see unmarshalAttributes). A value that is not an object, null included,
+// leaves p as it is.
 func (p *policyCheckPermissions) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
+	if len(b) == 0 || b[0] != '{' {
 		return nil
 	}
 	var w struct {
 		CanOverride *bool `json:"can-override"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := unmarshalAttributes(b, &w); err != nil {
 		return err
 	}
 	*p = policyCheckPermissions{Raw: bytes.Clone(b), CanOverride: w.CanOverride}

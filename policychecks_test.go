@@ -533,6 +533,38 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
+// deadlineContext is a context whose deadline passes when done is closed, so a test
+// can reach a deadline at a chosen point without a clock.
+type deadlineContext struct {
+	context.Context
+	done chan struct{}
+}
+
+func (c *deadlineContext) Done() <-chan struct{} { return c.done }
+
+func (c *deadlineContext) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// answerOnceThenHang answers the first request with body; at the second it calls then
+// and holds the request until the client gives up.
+func answerOnceThenHang(body []byte, then func()) http.HandlerFunc {
+	var reads atomic.Int64
+	return func(w http.ResponseWriter, r *http.Request) {
+		if reads.Add(1) == 1 {
+			_, _ = w.Write(body)
+			return
+		}
+		then()
+		<-r.Context().Done()
+	}
+}
+
 func TestPolicyCheckWait(t *testing.T) {
 	ctx := context.Background()
 	fast := &PolicyCheckWaitOptions{PollInterval: time.Microsecond, MaxPollInterval: 4 * time.Microsecond}
@@ -580,18 +612,29 @@ func TestPolicyCheckWait(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		pending := withStatus(t, "hcp_policy_check_show_response.json", PolicyCheckPending)
-		var reads atomic.Int64
-		api.handle("GET /api/v2/policy-checks/polchk-1", func(w http.ResponseWriter, r *http.Request) {
-			if reads.Add(1) == 1 {
-				_, _ = w.Write(pending)
-				return
-			}
-			cancel() // the caller gives up during the second read
-			<-r.Context().Done()
-		})
+		api.handle("GET /api/v2/policy-checks/polchk-1", answerOnceThenHang(pending, cancel)) // the caller gives up during the second read
 		pc, err := api.client.PolicyChecks.Wait(ctx, "polchk-1", fast)
 		if !errors.Is(err, context.Canceled) || pc == nil || pc.Status != PolicyCheckPending {
 			t.Errorf("Wait = %v, %v; want the pending check and context.Canceled", pc, err)
+		}
+		if want := "tfc: PolicyChecks.Wait polchk-1: stopped after 2 reads (last status: pending): "; !strings.HasPrefix(fmt.Sprint(err), want) {
+			t.Errorf("error %q does not start with %q", err, want)
+		}
+	})
+	t.Run("a deadline names the wait", func(t *testing.T) {
+		api := newTestAPI(t)
+		ctx := &deadlineContext{Context: ctx, done: make(chan struct{})}
+		running := withStatus(t, "hcp_policy_check_show_response.json", PolicyCheckRunning)
+		passes := func() { close(ctx.done) } // the deadline passes during the second read
+		api.handle("GET /api/v2/policy-checks/polchk-2", answerOnceThenHang(running, passes))
+		pc, err := api.client.PolicyChecks.Wait(ctx, "polchk-2", fast)
+		if !errors.Is(err, context.DeadlineExceeded) || pc == nil || pc.Status != PolicyCheckRunning {
+			t.Fatalf("Wait = %v, %v; want the running check and context.DeadlineExceeded", pc, err)
+		}
+		for _, want := range []string{"PolicyChecks.Wait polchk-2", "after 2 reads", "last status: running"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q lacks %q", err, want)
+			}
 		}
 	})
 	t.Run("a failed read ends the wait", func(t *testing.T) {

@@ -38,10 +38,9 @@ const (
 type pipeline struct {
 	base      *url.URL
 	baseStr   string
-	token     string // bearer token; never logged, never in errors
+	creds     *credentials // nil for the CTS client, which sends neither a token nor extra headers
 	userAgent string
-	headers   http.Header // extra headers sent with every request
-	mediaType string      // Accept, and Content-Type of bodies
+	mediaType string // Accept, and Content-Type of bodies
 	logger    *slog.Logger
 	retry     RetryPolicy
 	limiter   Limiter
@@ -53,12 +52,22 @@ type pipeline struct {
 	wrapError func(e *APIError) error
 }
 
+// credentials are what a request carries besides its own content. They sit behind a
+// pointer: fmt prints a pointer inside a struct as an address, and it does not call
+// String methods on unexported fields, so only a pointer keeps them out of every printed
+// form of a Client, also when a value holding a *Client is printed with a verb such as
+// %s, which makes fmt spell out the pointed-to struct.
+type credentials struct {
+	token   Secret      // bearer token; never logged, never in errors
+	headers http.Header // extra headers sent with every request, which may be secrets too
+}
+
 // call is one logical API call; send turns it into attempts.
 type call struct {
 	method string
 	path   string // relative to the base URL, built with apiPath
 	url    string // an absolute URL the service handed out (a callback URL); overrides path
-	query  any    // a go-querystring struct, or nil
+	query  any    // a go-querystring struct, url.Values, or nil
 	body   any    // encoded as JSON, or nil
 	token  Secret // overrides the client token, for run task access tokens
 	// urlName names url in argument errors, for example "task_result_callback_url".
@@ -75,7 +84,10 @@ type callInfo struct {
 	path       string // display form of the URL: path only, no query, no secret
 	host       string // the host the call was addressed to
 	idempotent bool
-	retries    int
+	start      time.Time // when the first attempt began
+	attempts   int       // attempts made
+	retries    int       // retries decided, at most one more than made when they ran out
+	stopped    string    // why the last transport error was not retried, when checkRetry knows
 }
 
 type callInfoKey struct{}
@@ -93,6 +105,12 @@ func (p *pipeline) do(ctx context.Context, c call, out any) error {
 		return err
 	}
 	defer drainAndClose(resp.Body)
+	return decodeJSON(resp, info, out)
+}
+
+// decodeJSON decodes a successful response body into out with encoding/json, unless
+// out is nil or the status is 204 No Content. The body stays open for the caller.
+func decodeJSON(resp *http.Response, info *callInfo, out any) error {
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
@@ -156,9 +174,9 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 	if err != nil {
 		return nil, nil, err
 	}
-	token := string(c.token)
-	if token == "" {
-		token = p.token
+	token := c.token
+	if token == "" && p.creds != nil {
+		token = p.creds.token
 	}
 	if token == "" && p.mediaType == mediaTypeJSONAPI {
 		return nil, nil, errNoToken
@@ -177,8 +195,10 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 		return nil, nil, fmt.Errorf("tfc: %s %s: building the request failed", info.method, info.path)
 	}
 	h := req.Header
-	for k, v := range p.headers {
-		h[k] = v
+	if p.creds != nil {
+		for k, v := range p.creds.headers {
+			h[k] = v
+		}
 	}
 	h.Set("Accept", p.mediaType)
 	if body != nil {
@@ -186,9 +206,10 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 	}
 	h.Set("User-Agent", p.userAgent)
 	if token != "" {
-		h.Set("Authorization", "Bearer "+token)
+		h.Set("Authorization", "Bearer "+string(token))
 	}
 
+	info.start = time.Now()
 	resp, err := p.http.Do(req)
 	if err != nil {
 		return nil, nil, transportError(info, err)
@@ -214,9 +235,12 @@ func (p *pipeline) resolve(c call) (string, *callInfo, error) {
 	target := p.baseStr + c.path
 	info.host, info.path = p.base.Host, p.base.Path+c.path
 	if c.query != nil {
-		v, err := query.Values(c.query)
-		if err != nil {
-			return "", nil, fmt.Errorf("tfc: %s %s: encoding the query: %w", info.method, info.path, err)
+		v, ok := c.query.(url.Values)
+		if !ok {
+			var err error
+			if v, err = query.Values(c.query); err != nil {
+				return "", nil, fmt.Errorf("tfc: %s %s: encoding the query: %w", info.method, info.path, err)
+			}
 		}
 		if q := v.Encode(); q != "" {
 			target += "?" + q
@@ -251,43 +275,39 @@ func (p *pipeline) apiError(info *callInfo, resp *http.Response) error {
 }
 
 // transportError describes a failure to get any response, without the request URL that
-// *url.Error would repeat (it may be a signed blob URL or carry a callback code).
+// *url.Error would repeat (it may be a signed blob URL or carry a callback code). It
+// says how many attempts were made and, when it is known, why there were no more.
 func transportError(info *callInfo, err error) error {
-	attempts := 1
-	var ge *gaveUpError
-	if errors.As(err, &ge) {
-		attempts, err = ge.attempts, ge.err
-	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	attempts := max(info.attempts, 1)
+	noun := "attempt"
 	if attempts > 1 {
-		return fmt.Errorf("tfc: %s %s: giving up after %d attempts: %w", info.method, info.path, attempts, err)
+		noun = fmt.Sprintf("attempts in %v", time.Since(info.start).Round(10*time.Millisecond))
 	}
-	return fmt.Errorf("tfc: %s %s: %w", info.method, info.path, err)
+	why := info.stopped
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		why = "" // the error says it
+	}
+	if why != "" {
+		why = " (" + why + ")"
+	}
+	return fmt.Errorf("tfc: %s %s: giving up after %d %s%s: %w", info.method, info.path, attempts, noun, why, err)
 }
-
-// gaveUpError carries the number of attempts out of go-retryablehttp.
-type gaveUpError struct {
-	attempts int
-	err      error
-}
-
-func (e *gaveUpError) Error() string { return e.err.Error() }
-func (e *gaveUpError) Unwrap() error { return e.err }
 
 // giveUp is go-retryablehttp's ErrorHandler: it hands back the last response when the
 // retries ran out on a status (so that it becomes an *APIError), and the last error
 // otherwise.
-func giveUp(resp *http.Response, err error, attempts int) (*http.Response, error) {
+func giveUp(resp *http.Response, err error, _ int) (*http.Response, error) {
 	if err == nil {
 		return resp, nil
 	}
 	if resp != nil {
 		drainAndClose(resp.Body)
 	}
-	return nil, &gaveUpError{attempts: attempts, err: err}
+	return nil, err
 }
 
 // apiPath joins path segments, escaping each one, so that an ID can never change the

@@ -29,14 +29,20 @@ import (
 //   - POST only on 429 or when the connection could not be opened at all, the only
 //     cases where the service surely did not act on it.
 //
-// Never retried: other 4xx, TLS certificate errors, too many redirects, and anything
-// after the request's context is done.
+// Never retried: other 4xx; transport errors that do not go away by waiting (a host
+// name that does not resolve, a certificate that does not verify, a TLS handshake
+// with something that does not speak TLS, too many redirects); and anything after
+// the request's context is done.
 //
 // The wait before a retry is the server's own advice when it gives one (Retry-After in
 // seconds or as an HTTP date, on 429 and 503; X-RateLimit-Reset in float seconds, on
 // 429), otherwise an exponential backoff from MinWait with jitter. Every wait is capped
 // at MaxWait and ends early when the context is done. A malformed header falls back to
-// the backoff.
+// the backoff. TransportBudget bounds the time spent on transport errors, so that a
+// wrong address or a daemon that is not running fails in seconds.
+//
+// An error after transport failures says how many attempts were made and why the
+// last one was not retried.
 type RetryPolicy struct {
 	// MaxRetries is how many attempts may follow the first one. Zero disables retries.
 	MaxRetries int
@@ -44,12 +50,19 @@ type RetryPolicy struct {
 	MinWait time.Duration
 	// MaxWait caps every wait, including waits the server asks for.
 	MaxWait time.Duration
+	// TransportBudget bounds retries after transport errors (no response at all),
+	// counted from the start of the first attempt: a retry whose backoff could end
+	// past the budget is not made. Answers the service gave (429, 5xx) do not count
+	// against it; it advises its own waits. Zero sets no bound besides MaxRetries.
+	TransportBudget time.Duration
 }
 
-// DefaultRetryPolicy is what NewClient uses: up to 6 retries, waits from 500 ms up to
-// 30 s.
+// DefaultRetryPolicy is what NewClient and NewCTSClient use: up to 6 retries, waits
+// from 500 ms up to 30 s, and transport errors retried for at most 5 s (four attempts,
+// 2 to 4 s in all, against a connection that is refused).
 func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{MaxRetries: 6, MinWait: 500 * time.Millisecond, MaxWait: 30 * time.Second}
+	return RetryPolicy{MaxRetries: 6, MinWait: 500 * time.Millisecond, MaxWait: 30 * time.Second,
+		TransportBudget: 5 * time.Second}
 }
 
 // NoRetries is a RetryPolicy that sends every request once.
@@ -65,6 +78,8 @@ func (p RetryPolicy) validate() error {
 		return invalidArg("retry policy", "MinWait must be positive when retries are enabled")
 	case p.MaxWait < p.MinWait:
 		return invalidArg("retry policy", "MaxWait must be at least MinWait")
+	case p.TransportBudget < 0:
+		return invalidArg("retry policy", "TransportBudget must not be negative")
 	}
 	return nil
 }
@@ -85,13 +100,18 @@ func (p RetryPolicy) wait(attempt int, resp *http.Response, now time.Time) time.
 
 // backoff is MinWait·2^attempt capped at MaxWait, of which the upper half is random.
 func (p RetryPolicy) backoff(attempt int) time.Duration {
-	d := p.MaxWait
+	d := p.backoffCap(attempt)
+	return d/2 + randDuration(d/2)
+}
+
+// backoffCap is the longest backoff after attempt: MinWait·2^attempt capped at MaxWait.
+func (p RetryPolicy) backoffCap(attempt int) time.Duration {
 	if attempt < 32 {
 		if b := p.MinWait << attempt; b > 0 && b < p.MaxWait {
-			d = b
+			return b
 		}
 	}
-	return d/2 + randDuration(d/2)
+	return p.MaxWait
 }
 
 func randDuration(n time.Duration) time.Duration {
@@ -159,33 +179,46 @@ func parseRateLimitReset(v string) (time.Duration, bool) {
 }
 
 // checkRetry decides whether an attempt is retried; it is go-retryablehttp's CheckRetry.
+// It counts the attempts and, when it stops after a transport error, notes why, for
+// transportError.
 func (p *pipeline) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	info := callInfoFrom(ctx)
+	if info == nil {
+		info = &callInfo{idempotent: true} // a request sent around send; counts nothing
+	}
+	info.attempts++
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return false, ctxErr
 	}
-	info := callInfoFrom(ctx)
-	idempotent := info == nil || info.idempotent
 	var reason string
 	switch {
 	case err != nil:
-		if !retryableTransportError(err) || (!idempotent && !neverSent(err)) {
+		if why := permanentTransportError(err); why != "" {
+			info.stopped = "not retried: " + why
+			return false, nil
+		}
+		if !info.idempotent && !neverSent(err) {
+			info.stopped = "not retried: the " + info.method + " may have reached the service"
+			return false, nil
+		}
+		if b := p.retry.TransportBudget; b > 0 && !info.start.IsZero() &&
+			time.Since(info.start)+p.retry.backoffCap(info.retries) > b {
+			info.stopped = fmt.Sprintf("transport errors are retried for at most %v", b)
 			return false, nil
 		}
 		reason = "transport error"
 	case resp.StatusCode == http.StatusTooManyRequests:
 		reason = "429 Too Many Requests"
-	case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented && idempotent:
+	case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented && info.idempotent:
 		reason = resp.Status
 	default:
 		return false, nil
 	}
-	if info != nil {
-		info.retries++
-		if info.retries <= p.retry.MaxRetries {
-			p.logger.LogAttrs(ctx, slog.LevelWarn, "tfc: retrying request",
-				slog.String("method", info.method), slog.String("path", info.path),
-				slog.String("reason", reason), slog.Int("retry", info.retries))
-		}
+	info.retries++
+	if info.retries <= p.retry.MaxRetries {
+		p.logger.LogAttrs(ctx, slog.LevelWarn, "tfc: retrying request",
+			slog.String("method", info.method), slog.String("path", info.path),
+			slog.String("reason", reason), slog.Int("retry", info.retries))
 	}
 	return true, nil
 }
@@ -195,27 +228,49 @@ func (p *pipeline) backoff(_, _ time.Duration, attempt int, resp *http.Response)
 	return p.retry.wait(attempt, resp, time.Now())
 }
 
-// retryableTransportError reports whether a transport error may go away on its own.
-func retryableTransportError(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, errTooManyRedirects) {
-		return false
+// permanentTransportError says why a transport error cannot go away by retrying, or
+// returns "" when it may: the name does not resolve (a typo in an address), the
+// certificate does not verify, the other end does not speak TLS, the redirects loop,
+// or the request itself is wrong. Timeouts and temporary DNS failures are retried.
+func permanentTransportError(err error) string {
+	if errors.Is(err, context.Canceled) {
+		return "the request was canceled"
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "a deadline passed"
+	}
+	if errors.Is(err, errTooManyRedirects) {
+		return "too many redirects"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return "the host name does not resolve"
 	}
 	var (
 		certErr     *tls.CertificateVerificationError
 		unknownAuth x509.UnknownAuthorityError
 		hostErr     x509.HostnameError
 		invalidErr  x509.CertificateInvalidError
+		recordErr   tls.RecordHeaderError
+		alertErr    tls.AlertError
 	)
-	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) ||
-		errors.As(err, &invalidErr) {
-		return false
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalidErr):
+		return "the server's certificate does not verify"
+	case errors.As(err, &recordErr):
+		return "the server does not speak TLS"
+	case errors.As(err, &alertErr):
+		return "the server refused the TLS handshake"
+	}
+	// net/http turns the record error of an HTTP answer into a plain error.
+	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return "the server does not speak TLS"
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) && strings.Contains(ue.Err.Error(), "unsupported protocol scheme") {
-		return false
+		return "unsupported URL scheme"
 	}
-	return true
+	return ""
 }
 
 // neverSent reports whether a transport error happened before a connection existed, so

@@ -3,8 +3,13 @@ package tfc
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -111,15 +116,9 @@ func TestPostRetriedOn429(t *testing.T) {
 }
 
 func TestPostRetriedWhenNeverSent(t *testing.T) {
-	// A listener that is closed again: every dial is refused, so the service surely saw
-	// nothing and even a POST may be retried.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c, err := NewClient(WithAddress("http://"+addr), WithToken(testToken), WithRetryPolicy(fastRetries), WithRateLimit(0))
+	// Every dial is refused, so the service surely saw nothing and even a POST may be
+	// retried.
+	c, err := NewClient(WithAddress("http://"+closedPort(t)), WithToken(testToken), WithRetryPolicy(fastRetries), WithRateLimit(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,5 +246,183 @@ func TestParseRetryAfter(t *testing.T) {
 		if d, ok := parseRateLimitReset(v); ok {
 			t.Errorf("parseRateLimitReset(%q) = %v, accepted", v, d)
 		}
+	}
+}
+
+// closedPort returns a loopback address nobody listens on: a listener that is closed
+// again, so that every dial is refused.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// nxdomainResolver is a resolver whose DNS server, on loopback, answers every query
+// with NXDOMAIN ("no such host"), as a real server does for a mistyped name.
+func nxdomainResolver(t *testing.T) *net.Resolver {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n < 12 {
+				continue
+			}
+			// The query, turned into a response: QR, RD and RA set, RCODE 3 (NXDOMAIN),
+			// the question kept, no answers.
+			resp := append([]byte(nil), buf[:n]...)
+			resp[2] = 0x81 | resp[2]&0x01
+			resp[3] = 0x83
+			for i := 6; i < 12; i++ {
+				resp[i] = 0
+			}
+			_, _ = pc.WriteTo(resp, from)
+		}
+	}()
+	addr := pc.LocalAddr().String()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", addr)
+	}}
+}
+
+// countingListener counts the connections a server accepts.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// TestPermanentTransportErrorsNotRetried: a name that does not resolve, a certificate
+// that does not verify and a server that does not speak TLS fail after one attempt,
+// and the error says so.
+func TestPermanentTransportErrorsNotRetried(t *testing.T) {
+	slow := RetryPolicy{MaxRetries: 5, MinWait: time.Hour, MaxWait: time.Hour} // a retry would hang the test
+	// A server that speaks first and not TLS (an HTTP/1.0 server sending its error at
+	// once, an SSH or SMTP banner): the handshake reads its bytes as a bad TLS record.
+	bannerLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	banner := &countingListener{Listener: bannerLn}
+	defer banner.Close()
+	go func() {
+		for {
+			conn, err := banner.Accept()
+			if err != nil {
+				return
+			}
+			greeting := "HTTP/1.0 400 Bad Request\r\n\r\n"
+			if banner.n.Load()%2 == 0 {
+				greeting = "SSH-2.0-OpenSSH_9.6\r\n"
+			}
+			_, _ = conn.Write([]byte(greeting))
+			conn.Close()
+		}
+	}()
+	tlsSrv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is the point
+	tlsLn := &countingListener{Listener: tlsSrv.Listener}
+	tlsSrv.Listener = tlsLn
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	resolver := nxdomainResolver(t)
+
+	tests := []struct {
+		name    string
+		address string
+		hc      *http.Client
+		conns   *atomic.Int64
+		why     string
+	}{
+		{"no such host", "https://tfe.example.invalid", &http.Client{Transport: &http.Transport{
+			DialContext: (&net.Dialer{Resolver: resolver}).DialContext}}, nil, "the host name does not resolve"},
+		{"untrusted certificate", tlsSrv.URL, nil, &tlsLn.n, "the server's certificate does not verify"},
+		{"https to an HTTP server", "https://" + bannerLn.Addr().String(), nil, &banner.n, "the server does not speak TLS"},
+		{"https to an SSH server", "https://" + bannerLn.Addr().String(), nil, nil, "the server does not speak TLS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := []Option{WithAddress(tt.address), WithToken(testToken), WithRetryPolicy(slow), WithRateLimit(0)}
+			if tt.hc != nil {
+				opts = append(opts, WithHTTPClient(tt.hc))
+			}
+			c, err := NewClient(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.RunTasks.Read(context.Background(), "task-1", nil)
+			want := "tfc: GET /api/v2/tasks/task-1: giving up after 1 attempt (not retried: " + tt.why + "): "
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("error = %v\nwant it to start with %q", err, want)
+			}
+			if tt.conns != nil && tt.conns.Load() != 1 {
+				t.Errorf("%d connections, want 1", tt.conns.Load())
+			}
+		})
+	}
+}
+
+// TestTransportBudget: against a port nobody listens on, retries stop once the budget
+// would be overrun, long before MaxRetries, and the error says how many attempts were
+// made.
+func TestTransportBudget(t *testing.T) {
+	addr := closedPort(t)
+	var logs syncBuffer
+	policy := RetryPolicy{MaxRetries: 1000, MinWait: time.Millisecond, MaxWait: 4 * time.Millisecond, TransportBudget: 40 * time.Millisecond}
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		c, err := NewClient(WithAddress("http://"+addr), WithToken(testToken), WithRetryPolicy(policy), WithRateLimit(0),
+			WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if method == http.MethodGet {
+			_, err = c.RunTasks.Read(context.Background(), "task-1", nil)
+		} else {
+			_, err = c.TaskStages.Override(context.Background(), "ts-1", nil) // never sent, so retried too
+		}
+		var attempts int
+		if err == nil {
+			t.Fatalf("%s: no error", method)
+		}
+		if _, scanErr := fmt.Sscanf(err.Error()[strings.Index(err.Error(), "giving up after "):], "giving up after %d attempts", &attempts); scanErr != nil {
+			t.Fatalf("%s: error %q does not count its attempts", method, err)
+		}
+		if attempts < 2 || attempts > 1000 || !strings.Contains(err.Error(), "transport errors are retried for at most 40ms") {
+			t.Errorf("%s: error = %v; want a few attempts stopped by the budget", method, err)
+		}
+		if !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("%s: error %q lost the cause", method, err)
+		}
+	}
+}
+
+func TestDefaultRetryPolicyHasATransportBudget(t *testing.T) {
+	p := DefaultRetryPolicy()
+	if p.TransportBudget <= 0 || p.TransportBudget > 10*time.Second {
+		t.Errorf("TransportBudget = %v", p.TransportBudget)
+	}
+	if err := (RetryPolicy{MaxRetries: 1, MinWait: 1, MaxWait: 1, TransportBudget: -1}).validate(); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("a negative budget: %v", err)
 	}
 }

@@ -200,7 +200,7 @@ func (s *RunTasksService) Create(ctx context.Context, organization string, opts 
 		attrs.Description = Set(opts.Description)
 	}
 	if opts.HMACKey != "" {
-		attrs.HMACKey = Set(string(opts.HMACKey))
+		attrs.HMACKey = Set(wireSecret(opts.HMACKey))
 	}
 	var rels runTaskWriteRels
 	if opts.AgentPoolID != "" {
@@ -425,7 +425,7 @@ type runTaskWriteAttrs struct {
 	URL                 string                `json:"url,omitempty"`
 	Category            string                `json:"category,omitempty"`
 	Description         Nullable[string]      `json:"description,omitzero"`
-	HMACKey             Nullable[string]      `json:"hmac-key,omitzero"`
+	HMACKey             Nullable[wireSecret]  `json:"hmac-key,omitzero"`
 	Enabled             *bool                 `json:"enabled,omitempty"`
 	GlobalConfiguration *globalConfigurationW `json:"global-configuration,omitempty"`
 }

@@ -32,9 +32,19 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // MarshalJSON writes "[redacted]" (or "" for an empty secret).
 func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
 
-// reveal turns a Nullable[Secret] into the Nullable[string] that goes on the wire.
-func reveal(n Nullable[Secret]) Nullable[string] {
-	return Nullable[string]{value: string(n.value), state: n.state}
+// wireSecret is a secret inside a request body being built. It prints redacted like
+// Secret, but marshals to its value, which the body must carry. Only request bodies
+// hold it; nothing decodes into it.
+type wireSecret string
+
+func (s wireSecret) String() string               { return Secret(s).String() }
+func (s wireSecret) GoString() string             { return Secret(s).GoString() }
+func (s wireSecret) LogValue() slog.Value         { return Secret(s).LogValue() }
+func (s wireSecret) MarshalJSON() ([]byte, error) { return json.Marshal(string(s)) }
+
+// reveal turns a Nullable[Secret] into the Nullable[wireSecret] that goes on the wire.
+func reveal(n Nullable[Secret]) Nullable[wireSecret] {
+	return Nullable[wireSecret]{value: wireSecret(n.value), state: n.state}
 }
 
 // Ptr returns a pointer to v, for optional fields in options structs:

@@ -84,6 +84,9 @@ type run struct {
 	manualApply      bool           // waits for confirmation after the plan stages
 	awaitingConfirm  bool           // waiting for Apply or Discard now
 	confirmed        bool
+	// posting counts deliveries sent but not yet recorded: a receiver may call back
+	// before its 200 reaches the fake, and a settled run must list every delivery.
+	posting int
 }
 
 // setStatus enters status at now.
@@ -397,6 +400,9 @@ func (s *Server) endRunLocked(r *run, status string, now time.Time) {
 // settled reports whether the run will not move on by itself: it is over, waits for
 // confirmation, or waits for an override.
 func (r *run) settled() bool {
+	if r.posting > 0 {
+		return false
+	}
 	return r.current >= len(r.stages) || r.awaitingConfirm || r.stages[r.current].status == tfc.TaskStageAwaitingOverride
 }
 
@@ -493,14 +499,22 @@ func (s *Server) payloadLocked(tr *taskResult) payload {
 // out (the result is then unreachable), and then watches the progress deadline.
 func (s *Server) deliver(tr *taskResult, d Delivery) {
 	defer s.wg.Done()
+	r := tr.stage.run
 	for d.Attempt = 1; ; d.Attempt++ {
+		s.mu.Lock()
+		r.posting++
+		s.mu.Unlock()
 		d.StatusCode, d.Err = s.post(s.ctx, d.URL, d.Body, d.Signature)
+		s.mu.Lock()
+		r.posting--
+		if s.ctx.Err() == nil {
+			s.deliveries = append(s.deliveries, d)
+		}
+		s.notifyLocked()
+		s.mu.Unlock()
 		if s.ctx.Err() != nil {
 			return
 		}
-		s.mu.Lock()
-		s.deliveries = append(s.deliveries, d)
-		s.mu.Unlock()
 		if d.StatusCode == http.StatusOK {
 			break
 		}

@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // list prints one line a task: name, whether it is enabled, its condition and module.
 func list(ctx context.Context, cts *tfc.CTSClient, stdout io.Writer) error {
-	res, err := cts.ListTasks(ctx)
+	res, err := cts.Tasks.List(ctx)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func setEnabled(ctx context.Context, cts *tfc.CTSClient, stdout io.Writer, name 
 	if inspect {
 		opts.Run = tfc.CTSRunInspect
 	}
-	res, err := cts.UpdateTask(ctx, name, opts)
+	res, err := cts.Tasks.Update(ctx, name, opts)
 	if err != nil {
 		var notLeader *tfc.NotLeaderError
 		if errors.As(err, &notLeader) && notLeader.LeaderAddress != "" {

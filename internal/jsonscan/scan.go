@@ -460,43 +460,56 @@ func (d *Decoder) Int() int64 {
 		return 0
 	}
 	start := d.pos
-	end, isInt, ok := d.number()
-	if !ok {
-		return 0
+	n, ok, why := d.integer()
+	if !ok && why != "" {
+		d.pos = start
+		d.failf("%s", why)
+	}
+	return n
+}
+
+// TryInt reads a number and reports whether it is an integer that fits in int64. A
+// well-formed number that is not one (a fraction, an exponent, too large) is read and
+// reported with ok false, without an error; malformed input is still an error.
+func (d *Decoder) TryInt() (n int64, ok bool) {
+	if d.err != nil {
+		return 0, false
+	}
+	d.ws()
+	n, ok, _ = d.integer()
+	return n, ok
+}
+
+// integer reads a number at pos. When it is well formed but not an int64, ok is false
+// and why says what it is; when it is malformed, the error is recorded and why is "".
+func (d *Decoder) integer() (n int64, ok bool, why string) {
+	start := d.pos
+	end, isInt, valid := d.number()
+	if !valid {
+		return 0, false, ""
 	}
 	if !isInt {
-		d.pos = start
-		d.failf("expected an integer")
-		return 0
+		return 0, false, "expected an integer"
 	}
 	b := d.data[start:end]
 	neg := b[0] == '-'
 	if neg {
 		b = b[1:]
 	}
-	var n uint64
+	var u uint64
 	for _, c := range b {
-		if n > (math.MaxUint64-9)/10 {
-			d.pos = start
-			d.failf("integer overflows int64")
-			return 0
+		if u > (math.MaxUint64-9)/10 {
+			return 0, false, "integer overflows int64"
 		}
-		n = n*10 + uint64(c-'0')
+		u = u*10 + uint64(c-'0')
 	}
-	if neg {
-		if n > 1<<63 {
-			d.pos = start
-			d.failf("integer overflows int64")
-			return 0
-		}
-		return -int64(n)
+	switch {
+	case neg && u > 1<<63, !neg && u > math.MaxInt64:
+		return 0, false, "integer overflows int64"
+	case neg:
+		return -int64(u), true, ""
 	}
-	if n > math.MaxInt64 {
-		d.pos = start
-		d.failf("integer overflows int64")
-		return 0
-	}
-	return int64(n)
+	return int64(u), true, ""
 }
 
 // number validates a number at pos and moves past it.

@@ -48,6 +48,7 @@ func compareScalars(t *testing.T, in string) {
 	compareReader(t, "Int", in, (*Decoder).Int, same[int64])
 	compareReader(t, "Bool", in, (*Decoder).Bool, same[bool])
 	compareReader(t, "Time", in, (*Decoder).Time, time.Time.Equal)
+	compareTryInt(t, in)
 
 	var raw []byte
 	ok := read(in, func(d *Decoder) { raw = d.Raw() })
@@ -73,6 +74,30 @@ func compareReader[T any](t *testing.T, name, in string, reader func(*Decoder) T
 }
 
 func same[T comparable](a, b T) bool { return a == b }
+
+// compareTryInt checks TryInt on numbers: a well-formed number is read without error,
+// and ok is true exactly when encoding/json decodes it into an int64, with the same
+// value; malformed input is an error as in Int.
+func compareTryInt(t *testing.T, in string) {
+	t.Helper()
+	trimmed := strings.TrimSpace(in)
+	if trimmed == "" || (trimmed[0] != '-' && (trimmed[0] < '0' || trimmed[0] > '9')) {
+		return // TryInt reads numbers only; its callers peek first
+	}
+	var want int64
+	wantErr := json.Unmarshal([]byte(in), &want)
+	var got int64
+	var gotOK bool
+	readOK := read(in, func(d *Decoder) { got, gotOK = d.TryInt() })
+	var anyNumber json.Number
+	wellFormed := json.Unmarshal([]byte(in), &anyNumber) == nil
+	if readOK != wellFormed {
+		t.Errorf("TryInt(%q) read without error: %v; well formed: %v", in, readOK, wellFormed)
+	}
+	if readOK && (gotOK != (wantErr == nil) || (gotOK && got != want)) {
+		t.Errorf("TryInt(%q) = %d, %v; encoding/json %d, %v", in, got, gotOK, want, wantErr)
+	}
+}
 
 func TestScalarsMatchEncodingJSON(t *testing.T) {
 	for _, in := range scalarInputs {

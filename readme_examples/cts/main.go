@@ -19,7 +19,7 @@ func main() {
 
 	// Preview what disabling a task would do: nothing changes with CTSRunInspect.
 	off := tfc.CTSTaskUpdateOptions{Enabled: tfc.Ptr(false), Run: tfc.CTSRunInspect}
-	preview, err := cts.UpdateTask(ctx, "task_a", off)
+	preview, err := cts.Tasks.Update(ctx, "task_a", off)
 	var notLeader *tfc.NotLeaderError
 	switch {
 	case errors.As(err, &notLeader): // a follower of a high-availability cluster
@@ -34,7 +34,7 @@ func main() {
 
 	// Then disable it.
 	off.Run = ""
-	if _, err := cts.UpdateTask(ctx, "task_a", off); err != nil {
+	if _, err := cts.Tasks.Update(ctx, "task_a", off); err != nil {
 		log.Fatal(err)
 	}
 }
