@@ -24,15 +24,18 @@ import (
 // message, its Body names the rule and shows, as JSON, the fields of an object
 // message other than msg; its "Rule" tag holds the rule's name.
 //
-// An error is an *EvalError: a rule that failed to evaluate (a conflict between
-// complete rules, a cancelled ctx, …), a message object without a string msg, or a
-// rule whose value is not a set of messages.
+// An error is ctx's error once ctx ends, or an *EvalError: a rule that failed to
+// evaluate (a conflict between complete rules, …), a message object without a string
+// msg, or a rule whose value is not a set of messages.
 func (p *Policies) Evaluate(ctx context.Context, plan *Plan) ([]tfc.Finding, error) {
 	if plan == nil {
 		return nil, errors.New("regocheck: Evaluate: nil plan")
 	}
 	var findings []tfc.Finding
 	for _, r := range p.rules {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		found, err := r.evaluate(ctx, plan)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ require (
 	github.com/hashicorp/terraform-json v0.29.0
 	github.com/open-policy-agent/opa v1.22.4
 	github.com/tfkit/tfc v0.0.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (
