@@ -3,7 +3,9 @@ package regocheck
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -55,6 +57,7 @@ func TestSameDenialsAsConftest(t *testing.T) {
 		{"policy_v0_violations", "policy_v0", "plans/violations.json", []Option{WithRegoV0()}},
 		{"policy_ns_violations", "policy_ns", "plans/violations.json", []Option{WithNamespaces("terraform.aws")}},
 		{"policy_exceptions_violations", "policy_exceptions", "plans/violations.json", nil},
+		{"readme_violations", "readme", "plans/violations.json", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
@@ -135,24 +138,23 @@ func TestSameDenialsAsConftest(t *testing.T) {
 }
 
 // checkMetadata: the fields of an object message other than msg (conftest's metadata
-// without its own "query") are in the finding's body, and the query names the rule.
+// without its own "query") are in the finding's body as JSON, and the query names
+// the rule.
 func checkMetadata(t *testing.T, f tfc.Finding, meta map[string]any) {
 	t.Helper()
 	if q, _ := meta["query"].(string); !strings.Contains(f.Body, "`"+q+"`") {
 		t.Errorf("%q: body does not name %s:\n%s", f.Message, q, f.Body)
 	}
-	for k, v := range meta {
-		if k == "query" {
-			continue
+	want := maps.Clone(meta)
+	delete(want, "query")
+	got := map[string]any{}
+	if _, block, ok := strings.Cut(f.Body, "```json\n"); ok {
+		block, _, _ = strings.Cut(block, "\n```")
+		if err := json.Unmarshal([]byte(block), &got); err != nil {
+			t.Fatalf("%q: body JSON: %v", f.Message, err)
 		}
-		field, err := json.Marshal(map[string]any{k: v})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := strings.Trim(string(field), "{}") // "resource":"…"
-		want = strings.Replace(want, `":`, `": `, 1)
-		if !strings.Contains(f.Body, want) {
-			t.Errorf("%q: body lacks %s:\n%s", f.Message, want, f.Body)
-		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%q: metadata %v, conftest %v", f.Message, got, want)
 	}
 }

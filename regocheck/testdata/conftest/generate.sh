@@ -24,3 +24,4 @@ run policy_plan_queries --policy policy ../../testdata/plan_queries.json
 run policy_v0_violations --rego-version v0 --policy policy_v0 plans/violations.json
 run policy_ns_violations --namespace terraform.aws --policy policy_ns plans/violations.json
 run policy_exceptions_violations --policy policy_exceptions plans/violations.json
+run readme_violations --policy readme plans/violations.json
