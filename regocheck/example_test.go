@@ -9,14 +9,9 @@ import (
 	"github.com/tfkit/tfc/regocheck"
 )
 
-// Judge a plan written by `terraform show -json` with a directory of conftest
-// policies, outside any run task: the same result Check reports to HCP Terraform.
-func ExampleLoad() {
-	policies, err := regocheck.Load("testdata/readme")
-	if err != nil {
-		log.Fatal(err) // a policy that does not compile: file, line and reason
-	}
-	f, err := os.Open("testdata/plans/violations.json")
+// readPlan decodes a plan written by `terraform show -json`.
+func readPlan(name string) *regocheck.Plan {
+	f, err := os.Open(name)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,6 +20,17 @@ func ExampleLoad() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	return plan
+}
+
+// Judge a plan written by `terraform show -json` with a directory of conftest
+// policies, outside any run task: the same result Check reports to HCP Terraform.
+func ExampleLoad() {
+	policies, err := regocheck.Load("testdata/readme")
+	if err != nil {
+		log.Fatal(err) // a policy that does not compile: file, line and reason
+	}
+	plan := readPlan("testdata/plans/violations.json")
 	result, err := policies.Result(context.Background(), plan)
 	if err != nil {
 		log.Fatal(err)
@@ -41,15 +47,7 @@ func ExamplePolicies_Evaluate() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	f, err := os.Open("testdata/plans/violations.json")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	plan, err := regocheck.ReadPlan(f)
-	if err != nil {
-		log.Fatal(err)
-	}
+	plan := readPlan("testdata/plans/violations.json")
 	findings, err := policies.Evaluate(context.Background(), plan)
 	if err != nil {
 		log.Fatal(err)
