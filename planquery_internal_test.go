@@ -41,3 +41,31 @@ func TestModuleMatches(t *testing.T) {
 		}
 	}
 }
+
+// FuzzModuleMatches: any pair of strings is answered without a panic, and a module
+// address that matches itself as a pattern is matched by its keyless form too.
+func FuzzModuleMatches(f *testing.F) {
+	for _, s := range []string{"", "module.a", `module.a["x.y"].module.b[0]`, `module.a["q\"]"]`, "module.a[", "module."} {
+		f.Add(s, s)
+	}
+	f.Fuzz(func(t *testing.T, pattern, addr string) {
+		moduleMatches(pattern, addr)
+		if addr != "" && moduleMatches(addr, addr) {
+			keyless := ""
+			for rest := addr; rest != ""; {
+				name, _, next, ok := nextModuleStep(rest)
+				if !ok {
+					t.Fatalf("%q matches itself but does not parse", addr)
+				}
+				if keyless != "" {
+					keyless += "."
+				}
+				keyless += "module." + name
+				rest = next
+			}
+			if !moduleMatches(keyless, addr) {
+				t.Errorf("%q does not match %q", keyless, addr)
+			}
+		}
+	})
+}

@@ -342,3 +342,51 @@ func TestJSONNumbers(t *testing.T) {
 		t.Errorf("String %q", s)
 	}
 }
+
+// FuzzPlanValues: any attribute values and marks are read and printed without a
+// panic, and a value marked sensitive is never printed.
+func FuzzPlanValues(f *testing.F) {
+	f.Add([]byte(`{"acl":"public-read","tags":{"owner":"a"},"ingress":[{"cidr_blocks":["0.0.0.0/0"]},null]}`),
+		[]byte(`{"id":true,"ingress":[{},true]}`), []byte(`{"tags":{"owner":true}}`), "hunter2")
+	f.Add([]byte(`[1,2,{"a":1e300}]`), []byte(`true`), []byte(`[false,{"a":true}]`), "s3cr3t")
+	f.Fuzz(func(t *testing.T, after, unknown, sensitive []byte, secret string) {
+		var rc tfjson.ResourceChange
+		rc.Change = &tfjson.Change{Actions: tfjson.Actions{tfjson.ActionUpdate}}
+		for _, part := range []struct {
+			doc []byte
+			to  *any
+		}{{after, &rc.Change.After}, {unknown, &rc.Change.AfterUnknown}, {sensitive, &rc.Change.AfterSensitive}} {
+			if json.Unmarshal(part.doc, part.to) != nil {
+				return
+			}
+		}
+		plan := &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{&rc}}
+		c, _ := tfc.Changes(plan).First()
+		for _, v := range []tfc.Value{c.After(), c.After("tags", "owner"), c.After("ingress", 0, "cidr_blocks", 0), c.After(1, "a")} {
+			_, _ = v.AsString()
+			_, _ = v.AsInt()
+			_, _ = v.AsNumber()
+			_ = v.Len()
+			_ = v.String()
+		}
+		_ = tfc.Changes(plan).Summary()
+
+		// With a sensitive attribute added, its value makes no difference to the print.
+		obj, ok := rc.Change.After.(map[string]any)
+		if !ok {
+			return
+		}
+		marks, ok := rc.Change.AfterSensitive.(map[string]any)
+		if !ok {
+			marks = map[string]any{}
+			rc.Change.AfterSensitive = marks
+		}
+		marks["password"] = true
+		obj["password"] = secret
+		withSecret := c.After().String()
+		obj["password"] = "another value"
+		if other := c.After().String(); withSecret != other {
+			t.Fatalf("the sensitive value shows in the print:\n%s\n%s", withSecret, other)
+		}
+	})
+}
