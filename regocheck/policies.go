@@ -47,7 +47,7 @@ func WithAllNamespaces() Option {
 
 // WithRegoV0 parses the policies as Rego v0 (`deny[msg] { … }`), as conftest does
 // with --rego-version v0. Without it they are Rego v1 (`deny contains msg if { … }`),
-// conftest's default; a v1 file may also be loaded as v0 if it says `import rego.v1`.
+// conftest's default. With it, a file that says `import rego.v1` is still read as v1.
 func WithRegoV0() Option {
 	return func(c *config) { c.regoVersion = ast.RegoV0 }
 }
