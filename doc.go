@@ -47,6 +47,19 @@
 // reports exactly one final result. Sign, VerifySignature and TaskResultsService.Callback
 // serve integrations that bring their own server.
 //
+// # Judging the plan
+//
+// Changes(plan) ranges over a plan's resource changes and narrows them by type,
+// module, action and mode; Change.Before and Change.After read attributes by path,
+// telling values known only after apply and sensitive values apart; Summary counts
+// as Terraform's "Plan: 1 to add, …" line. Report turns a check's findings into a
+// task result within the service's limits:
+//
+//	for c := range tfc.Changes(plan).Type("aws_db_instance").Where(tfc.Change.Deletes) {
+//		findings = append(findings, tfc.Finding{ID: c.Address, Message: c.Address + " would be destroyed"})
+//	}
+//	return tfc.Report{Findings: findings}.Result(), nil
+//
 // # Other APIs
 //
 // The same Client lists policy evaluations and their policy set outcomes (each

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	tfjson "github.com/hashicorp/terraform-json"
 	"time"
 )
 
@@ -151,7 +153,16 @@ func secretSamples(t *testing.T) map[string]any {
 	delivery := &Delivery{Request: filled[RunTaskRequest](), receiver: receiver}
 	body := fmt.Sprintf(`{"access_token":%q}`, secretMarker)
 
+	// A plan value marked sensitive, as terraform-json decodes it.
+	change := Change{Action: ActionCreate, ResourceChange: &tfjson.ResourceChange{
+		Address: "aws_db_instance.db", Type: "aws_db_instance", Mode: tfjson.ManagedResourceMode,
+		Change: &tfjson.Change{Actions: tfjson.Actions{tfjson.ActionCreate},
+			After: map[string]any{"password": secretMarker}, AfterSensitive: map[string]any{"password": true}},
+	}}
+
 	samples := map[string]any{
+		"Change":                    change,
+		"Value":                     change.After("password"),
 		"Client":                    client,
 		"CTSClient":                 cts,
 		"CTSTasksService":           cts.Tasks,
@@ -209,6 +220,7 @@ func secretSamples(t *testing.T) map[string]any {
 		RunPermissions{}, CostEstimate{}, RunListOptions{}, RunActionOptions{}, TaskConfig{}, TaskConfigOptions{},
 		TaskConfigCreateOptions{}, TaskConfigUpdateOptions{}, TaskConfigTargetType(""), TaskConfigListOptions{},
 		Workspace{}, WorkspaceVCSRepo{}, WorkspacePermissions{}, WorkspaceSettingOverwrites{},
+		Severity(""), Finding{}, Report{}, Action(""), PlanSummary{},
 	} {
 		rv := reflect.New(reflect.TypeOf(v)).Elem()
 		fillValue(rv, "", 0)

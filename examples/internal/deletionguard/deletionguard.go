@@ -22,34 +22,18 @@ type Deletion struct {
 	Replaced bool
 }
 
-// Summary counts a plan's changes the way `terraform plan` does (a replacement counts
-// as one to add and one to destroy) and lists every deletion.
+// Summary is the plan's summary line (a replacement counts as one to add and one to
+// destroy, as `terraform plan` prints it) and every deletion.
 type Summary struct {
-	Add, Change, Destroy int
-	Deletions            []Deletion
+	tfc.PlanSummary
+	Deletions []Deletion
 }
 
 // Analyze summarises the resource changes of plan.
 func Analyze(plan *tfjson.Plan) Summary {
-	var s Summary
-	for _, rc := range plan.ResourceChanges {
-		if rc == nil || rc.Change == nil || rc.Mode == tfjson.DataResourceMode {
-			continue
-		}
-		a := rc.Change.Actions
-		switch {
-		case a.Replace():
-			s.Add++
-			s.Destroy++
-			s.Deletions = append(s.Deletions, Deletion{Address: rc.Address, Replaced: true})
-		case a.Delete():
-			s.Destroy++
-			s.Deletions = append(s.Deletions, Deletion{Address: rc.Address})
-		case a.Create():
-			s.Add++
-		case a.Update():
-			s.Change++
-		}
+	s := Summary{PlanSummary: tfc.Changes(plan).Summary()}
+	for c := range tfc.Changes(plan).Managed().Where(tfc.Change.Deletes) {
+		s.Deletions = append(s.Deletions, Deletion{Address: c.Address, Replaced: c.Action == tfc.ActionReplace})
 	}
 	return s
 }
@@ -72,9 +56,8 @@ func Check(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
 // Result turns a summary into the task result: failed, naming every deleted address
 // (and one outcome each when the service accepts outcomes), or passed with the counts.
 func Result(s Summary, withOutcomes bool) tfc.TaskResultUpdate {
-	counts := fmt.Sprintf("Plan: %d to add, %d to change, %d to destroy.", s.Add, s.Change, s.Destroy)
 	if len(s.Deletions) == 0 {
-		return tfc.Passed(counts + " Nothing is deleted.")
+		return tfc.Passed(s.PlanSummary.String() + " Nothing is deleted.")
 	}
 	names := make([]string, len(s.Deletions))
 	for i, del := range s.Deletions {
@@ -87,34 +70,42 @@ func Result(s Summary, withOutcomes bool) tfc.TaskResultUpdate {
 	if len(s.Deletions) > 1 {
 		noun = "resources would be deleted"
 	}
-	u := tfc.Failed(fmt.Sprintf("%d %s: %s. %s", len(s.Deletions), noun, strings.Join(names, ", "), counts))
-	if withOutcomes {
-		u.Outcomes = outcomes(s.Deletions)
+	report := tfc.Report{
+		Findings: findings(s.Deletions),
+		Message:  fmt.Sprintf("%d %s: %s. %s", len(s.Deletions), noun, strings.Join(names, ", "), s.PlanSummary),
+	}
+	u := report.Result()
+	if !withOutcomes {
+		u.Outcomes = nil
 	}
 	return u
 }
 
-// outcomes makes one outcome per deletion, within the service's limit of 250 outcomes:
-// past it, the last outcome says how many more there are.
-func outcomes(dels []Deletion) []tfc.Outcome {
-	out := make([]tfc.Outcome, 0, min(len(dels), tfc.MaxOutcomes))
+// highSeverity is the guard's Severity tag: deletions are its only findings.
+var highSeverity = []tfc.Tag{{Label: "High", Level: tfc.TagError}}
+
+// findings makes one finding per deletion. The guard keeps its outcomes as they were
+// before tfc.Report: an ID is the address's first MaxOutcomeIDLength characters, and
+// past MaxOutcomes the last outcome says how many more resources would be deleted.
+func findings(dels []Deletion) []tfc.Finding {
+	out := make([]tfc.Finding, 0, min(len(dels), tfc.MaxOutcomes))
 	for i, del := range dels {
 		if i == tfc.MaxOutcomes-1 && len(dels) > tfc.MaxOutcomes {
-			out = append(out, tfc.Outcome{ID: "DELETIONS-MORE",
-				Description: fmt.Sprintf("%d more resources would be deleted; see the run's plan.", len(dels)-i),
-				Tags:        map[string][]tfc.Tag{"Severity": {{Label: "High", Level: tfc.TagError}}}})
+			out = append(out, tfc.Finding{ID: "DELETIONS-MORE",
+				Message: fmt.Sprintf("%d more resources would be deleted; see the run's plan.", len(dels)-i),
+				Tags:    map[string][]tfc.Tag{"Severity": highSeverity}})
 			break
 		}
 		action, what := "Delete", "deleted"
 		if del.Replaced {
 			action, what = "Replace", "deleted and created again"
 		}
-		out = append(out, tfc.Outcome{
-			ID:          firstRunes(del.Address, tfc.MaxOutcomeIDLength),
-			Description: fmt.Sprintf("%s would be %s.", del.Address, what),
-			Body:        fmt.Sprintf("The plan %ss `%s`. This guard refuses plans that delete resources: change the configuration, or override the task stage if the deletion is intended.", strings.ToLower(action), del.Address),
+		out = append(out, tfc.Finding{
+			ID:      firstRunes(del.Address, tfc.MaxOutcomeIDLength),
+			Message: fmt.Sprintf("%s would be %s.", del.Address, what),
+			Body:    fmt.Sprintf("The plan %ss `%s`. This guard refuses plans that delete resources: change the configuration, or override the task stage if the deletion is intended.", strings.ToLower(action), del.Address),
 			Tags: map[string][]tfc.Tag{
-				"Severity": {{Label: "High", Level: tfc.TagError}},
+				"Severity": highSeverity,
 				"Action":   {{Label: action, Level: tfc.TagWarning}},
 			},
 		})

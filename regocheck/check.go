@@ -1,0 +1,46 @@
+package regocheck
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tfkit/tfc"
+)
+
+// Check judges a run task delivery with the policies: it is a tfc.CheckFunc, for
+// tfc.NewReceiver(policies.Check, …).
+//
+// At a stage without a plan (pre_plan) it passes, saying so. Otherwise it streams the
+// plan (Delivery.PlanJSON: GET plan_json_api_url with the delivery's token, then the
+// blob store without it), decodes it once (ReadPlan) and returns Result. Any error
+// (the plan cannot be fetched or decoded, a rule fails to evaluate) is returned, so
+// that the receiver fails the task result with a generic message and logs the error,
+// which never quotes the plan.
+func (p *Policies) Check(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
+	if !d.Request.Stage.HasPlan() {
+		return tfc.Passed(fmt.Sprintf("No plan yet at %s: nothing to check.", d.Request.Stage)), nil
+	}
+	body, err := d.PlanJSON(ctx)
+	if err != nil {
+		return tfc.TaskResultUpdate{}, err
+	}
+	defer body.Close()
+	plan, err := ReadPlan(body)
+	if err != nil {
+		return tfc.TaskResultUpdate{}, err
+	}
+	return p.Result(ctx, plan)
+}
+
+// Result evaluates plan (see Evaluate) and makes the task result with tfc.Report:
+// failed when any deny or violation message is not covered by an exception, passed
+// otherwise; one outcome per message, errors first; a message that counts them,
+// names the first few and ends with the plan's summary line.
+func (p *Policies) Result(ctx context.Context, plan *Plan) (tfc.TaskResultUpdate, error) {
+	findings, err := p.Evaluate(ctx, plan)
+	if err != nil {
+		return tfc.TaskResultUpdate{}, err
+	}
+	summary := plan.Summary()
+	return tfc.Report{Findings: findings, Summary: &summary}.Result(), nil
+}

@@ -1,0 +1,186 @@
+package regocheck
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tfkit/tfc"
+	"github.com/tfkit/tfc/tfctest"
+)
+
+// serveCheck serves check behind a tfc.Receiver on a loopback server, as in
+// production, and returns its URL. It is the one place that knows the receiver's
+// options.
+func serveCheck(t *testing.T, check tfc.CheckFunc, hmacKey tfc.Secret, log *slog.Logger) string {
+	t.Helper()
+	opts := []tfc.ReceiverOption{tfc.WithHMACKeys(hmacKey)}
+	if log != nil {
+		opts = append(opts, tfc.WithReceiverLogger(log))
+	}
+	receiver, err := tfc.NewReceiver(check, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { receiver.Shutdown(context.Background()) })
+	srv := httptest.NewServer(receiver)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// attachPolicies creates the run task on the fake HCP Terraform (which verifies the
+// URL) and attaches it, mandatory, to a new workspace at stages.
+func attachPolicies(t *testing.T, hcp *tfctest.Server, url string, hmacKey tfc.Secret, stages ...tfc.Stage) tfctest.Workspace {
+	t.Helper()
+	ctx := t.Context()
+	client := hcp.Client()
+	ws := hcp.AddWorkspace("my-org", "networking")
+	task, err := client.RunTasks.Create(ctx, "my-org", tfc.RunTaskCreateOptions{Name: "policies", URL: url, HMACKey: hmacKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.WorkspaceRunTasks.Create(ctx, ws.ID, tfc.WorkspaceRunTaskCreateOptions{
+		RunTaskID: task.ID, EnforcementLevel: tfc.EnforcementMandatory, Stages: stages,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// runPlan starts a run with the plan in file and waits for its task stages to settle.
+func runPlan(t *testing.T, hcp *tfctest.Server, ws tfctest.Workspace, file string) *tfctest.Run {
+	t.Helper()
+	plan, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := hcp.StartRun(ws.ID, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// TestPolicyRoundTrip runs the policy directory through a whole run task round trip,
+// as a user would test their policies: the fake HCP Terraform verifies the task,
+// starts runs, delivers them signed, serves the plan behind a redirect, and records
+// the result and outcomes the check calls back with.
+func TestPolicyRoundTrip(t *testing.T) {
+	policies, err := Load("testdata/policy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcp := tfctest.NewServer()
+	defer hcp.Close()
+	const key = tfc.Secret("test-hmac-key")
+	ws := attachPolicies(t, hcp, serveCheck(t, policies.Check, key, nil), key, tfc.StagePrePlan, tfc.StagePostPlan)
+
+	run := runPlan(t, hcp, ws, "testdata/plans/violations.json")
+	stages := run.TaskStages()
+	if len(stages) != 2 {
+		t.Fatalf("%d task stages", len(stages))
+	}
+	pre, post := stages[0].TaskResults[0], stages[1].TaskResults[0]
+	if pre.Status != tfc.TaskResultPassed || pre.Message != "No plan yet at pre_plan: nothing to check." {
+		t.Errorf("pre_plan: %s %q", pre.Status, pre.Message)
+	}
+	if stages[1].Status != tfc.TaskStageAwaitingOverride || post.Status != tfc.TaskResultFailed {
+		t.Errorf("post_plan: stage %s, result %s", stages[1].Status, post.Status)
+	}
+	wantMessage := "3 errors, 2 warnings: aws_db_instance.main would be destroyed, and aws_db_instance is a protected type; " +
+		"aws_s3_bucket_acl.logs grants the public-read ACL; module.web.aws_instance.app[0] uses instance type m5.4xlarge, which is not allowed; " +
+		"and 2 more. Plan: 5 to add, 1 to change, 2 to destroy."
+	if post.Message != wantMessage {
+		t.Errorf("message\n%s\nwant\n%s", post.Message, wantMessage)
+	}
+	var got []string
+	for _, o := range hcp.Outcomes(post.ID) {
+		got = append(got, o.Tags["Severity"][0].Label+" "+o.ID+": "+o.Description)
+	}
+	want := []string{
+		"Error main.deny: aws_db_instance.main would be destroyed, and aws_db_instance is a protected type",
+		"Error main.deny_public_bucket: aws_s3_bucket_acl.logs grants the public-read ACL",
+		"Error main.violation: module.web.aws_instance.app[0] uses instance type m5.4xlarge, which is not allowed",
+		"Warning main.warn_ssh_open: aws_security_group.ssh opens SSH (port 22) to the internet",
+		"Warning main.warn_tags: module.web.aws_instance.app[0] is missing required tags: owner",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("outcomes:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	run = runPlan(t, hcp, ws, "testdata/plans/clean.json")
+	post = run.TaskStages()[1].TaskResults[0]
+	if post.Status != tfc.TaskResultPassed || post.Message != "No findings. Plan: 1 to add, 0 to change, 0 to destroy." || len(hcp.Outcomes(post.ID)) != 0 {
+		t.Errorf("clean plan: %s %q, %d outcomes", post.Status, post.Message, len(hcp.Outcomes(post.ID)))
+	}
+}
+
+// TestEvaluationErrorRoundTrip: a rule that fails to evaluate fails the run with the
+// receiver's generic message; the log names the rule, the code and the policy line,
+// and never a value of the plan.
+func TestEvaluationErrorRoundTrip(t *testing.T) {
+	policies, err := LoadFS(policyFS(map[string]string{"conflict.rego": `package main
+
+import rego.v1
+
+name := rc.change.before.name if {
+	some rc in input.resource_changes
+}
+
+deny contains msg if {
+	startswith(name, "prod")
+	msg := "production"
+}
+`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	hcp := tfctest.NewServer()
+	defer hcp.Close()
+	const key = tfc.Secret("test-hmac-key")
+	ws := attachPolicies(t, hcp, serveCheck(t, policies.Check, key, log), key, tfc.StagePostPlan)
+
+	run := runPlan(t, hcp, ws, "testdata/plans/violations.json") // two before.name values: a conflict
+	result := run.TaskStages()[0].TaskResults[0]
+	if result.Status != tfc.TaskResultFailed || result.Message != "The check failed with an internal error." {
+		t.Errorf("result %s %q", result.Status, result.Message)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "evaluating data.main.deny") || !strings.Contains(out, "eval_conflict_error at conflict.rego:5") {
+		t.Errorf("the log does not name the cause:\n%s", out)
+	}
+	for _, planValue := range []string{"hunter2-not-real", "acme-logs", "ami-0c55b159cbfafe1f0", `"ssh"`, `"ci"`, "=ssh", "=ci"} {
+		if strings.Contains(out, planValue) {
+			t.Errorf("the log holds %q from the plan:\n%s", planValue, out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from the receiver's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
