@@ -182,7 +182,7 @@ func (u TaskResultUpdate) Validate() error {
 // no more than it must, so that a result is never lost to a detail:
 //
 //   - an outcome ID over MaxOutcomeIDLength characters keeps its start and end around
-//     "…" and ends with a hash of the whole ID, so that distinct IDs stay distinct; an
+//     ".." and ends with a hash of the whole ID, so that distinct IDs stay distinct; an
 //     empty one becomes "outcome-N";
 //   - descriptions, bodies and tag labels over their limits are cut (an empty
 //     description becomes the outcome's ID); URLs that are not sendable links, empty
@@ -237,16 +237,18 @@ func (o Outcome) sendable(i int) Outcome {
 }
 
 // shortenID fits an over-long outcome ID into MaxOutcomeIDLength characters: its
-// first and last characters (module addresses differ at either end) around "…", and
+// first and last characters (module addresses differ at either end) around "..", and
 // 8 hex digits of its SHA-256, so that two long IDs sharing both ends still differ.
+// The marks are ASCII, so that an ASCII ID also fits the limit counted in bytes.
 func shortenID(id string) string {
+	const elision = ".."
 	sum := sha256.Sum256([]byte(id))
 	suffix := "~" + hex.EncodeToString(sum[:4])
 	runes := []rune(id)
-	room := MaxOutcomeIDLength - utf8.RuneCountInString(suffix) - 1 // 1 for "…"
+	room := MaxOutcomeIDLength - len(suffix) - len(elision)
 	head := room / 3
 	tail := room - head
-	return string(runes[:head]) + "…" + string(runes[len(runes)-tail:]) + suffix
+	return string(runes[:head]) + elision + string(runes[len(runes)-tail:]) + suffix
 }
 
 // sendableTags returns tags within the limits: headers in a stable order (Status and

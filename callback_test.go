@@ -228,7 +228,7 @@ func TestSendableKeepsLongIDsDistinctAndReadable(t *testing.T) {
 	s := u.Sendable()
 	seen := map[string]bool{}
 	for i, o := range s.Outcomes {
-		if n := utf8.RuneCountInString(o.ID); n != MaxOutcomeIDLength {
+		if n := len(o.ID); n != MaxOutcomeIDLength {
 			t.Errorf("ID %q has %d characters", o.ID, n)
 		}
 		if !strings.HasPrefix(o.ID, "module.platform") || !strings.Contains(o.ID, `["eu-west-1`) {
