@@ -2,6 +2,7 @@ package tfc
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,13 +10,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // fakeService plays HCP Terraform's side of the run task protocol for receiver tests:
 // it signs and delivers requests, serves plan JSON and configuration archives behind a
-// 307 to a second (blob) host, and records every callback.
+// 307 to a second (blob) host, refuses callbacks outside the documented limits with
+// 422, and records every callback.
 type fakeService struct {
 	t    *testing.T
 	key  Secret
@@ -23,14 +26,21 @@ type fakeService struct {
 	blob *httptest.Server
 	plan []byte
 
+	apiHits  atomic.Int64 // requests to the API host
+	blobHits atomic.Int64 // requests to the blob host
+
 	mu        sync.Mutex
 	callbacks map[string][]recordedCallback // by task result ID
 	blobAuth  []string                      // Authorization headers the blob host saw
 	// respond, if set, picks the status of the nth (from 1) callback for a task result;
-	// 0 means answer 200.
+	// 0 means answer 200, dropCallback closes the connection without an answer.
 	respond func(taskResultID string, n int, status TaskResultStatus) int
 	// planNotReady makes the plan endpoint answer 204 that many times first.
 	planNotReady int
+	// planGzip serves the plan with Content-Encoding: gzip.
+	planGzip bool
+	// planLocation, if set, is the Location of the plan endpoint's redirect.
+	planLocation string
 	finals       chan recordedCallback // every accepted final callback
 	running      chan recordedCallback // every accepted running callback
 }
@@ -53,12 +63,23 @@ func newFakeService(t *testing.T, key Secret) *fakeService {
 		finals: make(chan recordedCallback, 1024), running: make(chan recordedCallback, 1024),
 	}
 	f.blob = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.blobHits.Add(1)
 		f.mu.Lock()
 		f.blobAuth = append(f.blobAuth, r.Header.Get("Authorization"))
 		f.mu.Unlock()
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/v1/object/plan-"):
-			_, _ = w.Write(f.plan)
+			f.mu.Lock()
+			plan, gz := f.plan, f.planGzip
+			f.mu.Unlock()
+			if gz {
+				w.Header().Set("Content-Encoding", "gzip")
+				zw := gzip.NewWriter(w)
+				_, _ = zw.Write(plan)
+				_ = zw.Close()
+				return
+			}
+			_, _ = w.Write(plan)
 		case strings.HasPrefix(r.URL.Path, "/v1/object/cv-"):
 			_, _ = w.Write([]byte("\x1f\x8b fake tar.gz"))
 		default:
@@ -80,15 +101,32 @@ func newFakeService(t *testing.T, key Secret) *fakeService {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		f.mu.Lock()
+		location := f.planLocation
+		f.mu.Unlock()
+		if location != "" {
+			w.Header()["Location"] = []string{location}
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return
+		}
 		http.Redirect(w, r, f.blob.URL+"/v1/object/plan-signed-"+r.PathValue("id"), http.StatusTemporaryRedirect)
 	})
 	mux.HandleFunc("GET /api/v2/configuration-versions/{id}/download", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, f.blob.URL+"/v1/object/cv-signed-"+r.PathValue("id"), http.StatusFound)
 	})
-	f.api = httptest.NewServer(mux)
+	f.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.apiHits.Add(1)
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(f.close)
 	return f
 }
+
+// dropCallback, as a respond status, closes the connection without an answer.
+const dropCallback = -1
+
+// host is the API host, for WithAllowedHosts.
+func (f *fakeService) host() string { return strings.TrimPrefix(f.api.URL, "http://") }
 
 func (f *fakeService) close() {
 	f.api.Close()
@@ -113,7 +151,7 @@ func (f *fakeService) callback(w http.ResponseWriter, r *http.Request) {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil || doc.Data.Type != "task-results" ||
-		r.Header.Get("Content-Type") != mediaTypeJSONAPI {
+		r.Header.Get("Content-Type") != mediaTypeJSONAPI || !withinOutcomeLimits(doc.Data.Relationships.Outcomes.Data) {
 		w.WriteHeader(http.StatusUnprocessableEntity)
 		return
 	}
@@ -133,7 +171,11 @@ func (f *fakeService) callback(w http.ResponseWriter, r *http.Request) {
 	cb.HTTPStatus = status
 	f.callbacks[id] = append(f.callbacks[id], cb)
 	f.mu.Unlock()
-	if status == http.StatusOK {
+	switch status {
+	case dropCallback:
+		dropConnection(w)
+		return
+	case http.StatusOK:
 		if cb.Status == TaskResultRunning {
 			f.running <- cb
 		} else {
@@ -144,6 +186,20 @@ func (f *fakeService) callback(w http.ResponseWriter, r *http.Request) {
 	if status != http.StatusOK {
 		fmt.Fprintf(w, `{"errors":[{"status":"%d","title":"%s"}]}`, status, http.StatusText(status))
 	}
+}
+
+// withinOutcomeLimits applies the service's limits to the outcomes of a callback.
+func withinOutcomeLimits(raw []json.RawMessage) bool {
+	outcomes := make([]Outcome, len(raw))
+	for i, r := range raw {
+		var o resource[outcomeAttrs, noRelationships]
+		if json.Unmarshal(r, &o) != nil || o.Type != typeTaskResultOutcomes {
+			return false
+		}
+		a := o.Attributes
+		outcomes[i] = Outcome{ID: a.OutcomeID, Description: a.Description, Body: a.Body, URL: a.URL, Tags: a.Tags}
+	}
+	return validateOutcomes(outcomes) == nil
 }
 
 // accessTokenFor is the per-delivery access token the fake hands out.

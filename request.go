@@ -66,6 +66,9 @@ type call struct {
 	// notIdempotent makes a non-POST call retry like a POST: only on 429 or when the
 	// request surely never left (a PATCH that also runs something).
 	notIdempotent bool
+	// limiter, if set, paces this call's attempts on top of the client's ceiling: a run
+	// task delivery's window per access token.
+	limiter Limiter
 }
 
 // callInfo rides on the request context so that the retry hooks and the transport,
@@ -76,6 +79,7 @@ type callInfo struct {
 	host       string // the host the call was addressed to
 	idempotent bool
 	retries    int
+	limiter    Limiter // the call's own limiter, if any
 }
 
 type callInfoKey struct{}
@@ -201,7 +205,7 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 
 // resolve builds the absolute URL of c and the call's display form.
 func (p *pipeline) resolve(c call) (string, *callInfo, error) {
-	info := &callInfo{method: c.method, idempotent: c.method != http.MethodPost && !c.notIdempotent}
+	info := &callInfo{method: c.method, idempotent: c.method != http.MethodPost && !c.notIdempotent, limiter: c.limiter}
 	if c.url != "" {
 		u, err := url.Parse(c.url)
 		if err != nil || !u.IsAbs() || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -262,6 +266,7 @@ func transportError(info *callInfo, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	err = redactNetHTTPError(err)
 	if attempts > 1 {
 		return fmt.Errorf("tfc: %s %s: giving up after %d attempts: %w", info.method, info.path, attempts, err)
 	}
@@ -380,8 +385,11 @@ func (t *attemptTransport) CloseIdleConnections() {
 
 func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	if t.limiter != nil {
-		if err := t.limiter.Wait(ctx); err != nil {
+	for _, l := range [...]Limiter{t.limiter, callLimiter(callInfoFrom(ctx))} {
+		if l == nil {
+			continue
+		}
+		if err := l.Wait(ctx); err != nil {
 			if req.Body != nil {
 				req.Body.Close()
 			}
@@ -399,7 +407,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		slog.Duration("duration", time.Since(start)),
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+		attrs = append(attrs, slog.String("error", redactNetHTTPError(err).Error()))
 	} else {
 		attrs = append(attrs, slog.Int("status", resp.StatusCode))
 		if id := resp.Header.Get("X-Request-Id"); id != "" {

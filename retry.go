@@ -198,7 +198,7 @@ func (p *pipeline) backoff(_, _ time.Duration, attempt int, resp *http.Response)
 // retryableTransportError reports whether a transport error may go away on its own.
 func retryableTransportError(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, errTooManyRedirects) {
+		errors.Is(err, errTooManyRedirects) || refusedByPolicy(err) {
 		return false
 	}
 	var (
