@@ -35,7 +35,7 @@ var inFlight = time.Unix(1<<62, 0)
 const maxSeen = 1 << 17
 
 // admit accepts an in-process delivery: unless it is a duplicate, the receiver is
-// closing or the pending queue is full, it is remembered as in flight, counted in
+// closing or the pending bound is reached, it is remembered as in flight, counted in
 // lives under the lock Shutdown takes (so Shutdown never misses it), and started at
 // once if a check slot is free or queued otherwise. weight is the bytes of its body,
 // held against the pending byte bound until it starts.
@@ -44,6 +44,11 @@ func (r *Receiver) admit(rt *RunTaskRequest, sum uint64, weight int64, log *slog
 	defer r.mu.Unlock()
 	if a := r.checkSeenLocked(rt.TaskResultID, sum, log); a != admitNew {
 		return a
+	}
+	// Besides the queue, the deliveries whose checks are done but whose final results
+	// are still being reported (to a slow or failing service) count against the bound.
+	if r.unfinished >= r.maxPending+r.maxInFlight {
+		return admitFull
 	}
 	start := false
 	select {
@@ -54,6 +59,7 @@ func (r *Receiver) admit(rt *RunTaskRequest, sum uint64, weight int64, log *slog
 			return admitFull
 		}
 	}
+	r.unfinished++
 	r.seen[rt.TaskResultID] = seenDelivery{until: inFlight, sum: sum}
 	r.lives.Add(1)
 	d := r.newDelivery(r.ctx, rt, r.now(), log)
@@ -116,9 +122,11 @@ func (r *Receiver) forget(id string) {
 	r.mu.Unlock()
 }
 
-// finished starts the duplicate window of a task result that ran here.
+// finished starts the duplicate window of a task result that ran here, and stops
+// counting it as unfinished.
 func (r *Receiver) finished(id string) {
 	r.mu.Lock()
+	r.unfinished--
 	if e, ok := r.seen[id]; ok {
 		e.until = r.now().Add(r.dedupeWindow)
 		r.seen[id] = e
@@ -126,15 +134,10 @@ func (r *Receiver) finished(id string) {
 	r.mu.Unlock()
 }
 
-// work runs deliveries on one check slot: d, then whatever waits in the queue. The
-// slot passes to the next delivery only when the check before it has returned.
+// work runs a delivery that holds a check slot.
 func (r *Receiver) work(d *Delivery) {
-	for d != nil {
-		r.held.Add(-d.weight) // out of the queue
-		_, checkReturned := r.runDelivery(d)
-		<-checkReturned
-		d = r.releaseSlot(d.Request.TaskResultID)
-	}
+	r.held.Add(-d.weight) // out of the queue
+	r.runDelivery(d, true)
 }
 
 // releaseSlot hands a check slot to the next waiting delivery, which it returns, or
@@ -152,8 +155,10 @@ func (r *Receiver) releaseSlot(id string) *Delivery {
 	return next
 }
 
-// handOn releases the slot of a check that ran outside work (Process) once the check
-// has returned, and runs what waits in the queue on it.
+// handOn releases the slot of a check once the check has returned, which may be after
+// its final result when it overran and ignored its context, and starts the next
+// waiting delivery on it. The final callback of a delivery does not hold its slot, so
+// a slow or failing service does not slow the checks.
 func (r *Receiver) handOn(id string, checkReturned <-chan struct{}) {
 	select {
 	case <-checkReturned:
@@ -188,7 +193,7 @@ func (r *Receiver) failPending() {
 			defer wg.Done()
 			for d := range queue {
 				r.held.Add(-d.weight)
-				r.runDelivery(d)
+				r.runDelivery(d, false)
 			}
 		}()
 	}

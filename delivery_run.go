@@ -38,11 +38,10 @@ func (r *Receiver) newDelivery(parent context.Context, rt *RunTaskRequest, recei
 	return d
 }
 
-// runDelivery runs the check of d, unless its context ended while it waited, and
-// reports the final result. It returns what Process returns for the final callback,
-// and a channel closed when the check's goroutine has returned: after the final
-// callback when the check overran its deadline and ignored its context.
-func (r *Receiver) runDelivery(d *Delivery) (error, <-chan struct{}) {
+// runDelivery runs the check of d, unless its context ended while it waited, passes
+// its check slot on (if it holds one) once the check has returned, and reports the
+// final result. It returns what Process returns for the final callback.
+func (r *Receiver) runDelivery(d *Delivery, holdsSlot bool) error {
 	var checkReturned <-chan struct{} = closedChan
 	var update TaskResultUpdate
 	send := true
@@ -52,12 +51,15 @@ func (r *Receiver) runDelivery(d *Delivery) (error, <-chan struct{}) {
 		update, checkReturned = r.runCheck(d)
 	}
 	d.finish()
+	if holdsSlot {
+		r.handOn(d.Request.TaskResultID, checkReturned)
+	}
 	var err error
 	if send {
 		err = r.sendFinal(d, update)
 	}
 	d.end()
-	return err, checkReturned
+	return err
 }
 
 var closedChan = func() chan struct{} {
@@ -341,7 +343,5 @@ func (r *Receiver) Process(ctx context.Context, job Job) error {
 	stop := context.AfterFunc(r.ctx, func() { cancel(context.Cause(r.ctx)) })
 	defer stop()
 	d := r.newDelivery(parent, rt, job.ReceivedAt, log)
-	err, checkReturned := r.runDelivery(d)
-	r.handOn(rt.TaskResultID, checkReturned)
-	return err
+	return r.runDelivery(d, true)
 }

@@ -113,6 +113,7 @@ type Receiver struct {
 	mu            sync.Mutex
 	closing       bool
 	pending       deliveryQueue
+	unfinished    int // in-process deliveries accepted and not yet ended
 	seen          map[string]seenDelivery // by task result ID
 	seenPruneSize int
 
@@ -229,8 +230,10 @@ const (
 )
 
 // defaultCallbackRetry is the retry policy of the receiver's own client: patient, since
-// a result that does not land errors the run.
-var defaultCallbackRetry = RetryPolicy{MaxRetries: 10, MinWait: 500 * time.Millisecond, MaxWait: 30 * time.Second}
+// a result that does not land errors the run (about 100 s of waits in all, within the
+// final callback timeout), but with waits capped at 10 s, so that a blip at the service
+// costs seconds, not a minute, while the run waits.
+var defaultCallbackRetry = RetryPolicy{MaxRetries: 15, MinWait: 250 * time.Millisecond, MaxWait: 10 * time.Second}
 
 // NewReceiver returns a Receiver that runs check for every delivery. It makes no
 // network call. It refuses to start (an *ArgumentError) unless it is told:
@@ -405,7 +408,9 @@ func WithMaxBodyBytes(n int64) ReceiverOption {
 // WithMaxPending bounds the deliveries accepted and waiting for a check slot, by
 // number (default 10,000) and by bytes (default 64 MiB, counting the bodies of
 // deliveries being received too). A delivery beyond either bound is answered 503 with
-// Retry-After, so the service delivers it again later.
+// Retry-After, so the service delivers it again later. Deliveries whose checks are
+// done but whose results are still being reported (to a slow service) count against
+// the number too, beyond the WithMaxInFlight running ones.
 func WithMaxPending(deliveries int, bytes int64) ReceiverOption {
 	return func(r *Receiver) error {
 		if deliveries < 0 || bytes <= 0 {
@@ -519,7 +524,7 @@ func WithPerTokenRateLimit(n int) ReceiverOption {
 }
 
 // WithCallbackRetryPolicy sets the retry policy of the client the receiver makes for
-// callbacks and downloads (default: up to 10 retries, waits from 500 ms to 30 s). With
+// callbacks and downloads (default: up to 15 retries, waits from 250 ms to 10 s). With
 // WithCallbackClient, that client's own policy applies instead.
 func WithCallbackRetryPolicy(p RetryPolicy) ReceiverOption {
 	return func(r *Receiver) error {
