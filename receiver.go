@@ -113,7 +113,7 @@ type Receiver struct {
 	mu            sync.Mutex
 	closing       bool
 	pending       deliveryQueue
-	unfinished    int // in-process deliveries accepted and not yet ended
+	unfinished    int                     // in-process deliveries accepted and not yet ended
 	seen          map[string]seenDelivery // by task result ID
 	seenPruneSize int
 
