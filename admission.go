@@ -1,6 +1,8 @@
 package tfc
 
 import (
+	"context"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
@@ -38,17 +40,34 @@ const maxSeen = 1 << 17
 // closing or the pending bound is reached, it is remembered as in flight, counted in
 // lives under the lock Shutdown takes (so Shutdown never misses it), and started at
 // once if a check slot is free or queued otherwise. weight is the bytes of its body,
-// held against the pending byte bound until it starts.
+// held against the pending byte bound until it starts. The delivery is built (its
+// contexts, its heartbeat timer) before the lock is taken, which is held only for the
+// bookkeeping: under a burst, every handler passes through it.
 func (r *Receiver) admit(rt *RunTaskRequest, sum uint64, weight int64, log *slog.Logger) admission {
+	d := r.newDelivery(r.parentContext(rt.TaskResultID), rt, r.now(), log)
+	d.weight, d.tracked = weight, true
+	a, start := r.admitLocked(d, sum)
+	if a != admitNew {
+		d.discard()
+		return a
+	}
+	if start {
+		go r.work(d)
+	}
+	return admitNew
+}
+
+func (r *Receiver) admitLocked(d *Delivery, sum uint64) (admission, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if a := r.checkSeenLocked(rt.TaskResultID, sum, log); a != admitNew {
-		return a
+	id := d.Request.TaskResultID
+	if a := r.checkSeenLocked(id, sum, d.log); a != admitNew {
+		return a, false
 	}
 	// Besides the queue, the deliveries whose checks are done but whose final results
 	// are still being reported (to a slow or failing service) count against the bound.
 	if r.unfinished >= r.maxPending+r.maxInFlight {
-		return admitFull
+		return admitFull, false
 	}
 	start := false
 	select {
@@ -56,20 +75,22 @@ func (r *Receiver) admit(rt *RunTaskRequest, sum uint64, weight int64, log *slog
 		start = true
 	default:
 		if r.pending.len() >= r.maxPending {
-			return admitFull
+			return admitFull, false
 		}
 	}
 	r.unfinished++
-	r.seen[rt.TaskResultID] = seenDelivery{until: inFlight, sum: sum}
+	r.seen[id] = seenDelivery{until: inFlight, sum: sum}
 	r.lives.Add(1)
-	d := r.newDelivery(r.ctx, rt, r.now(), log)
-	d.weight, d.tracked = weight, true
-	if start {
-		go r.work(d)
-	} else {
+	if !start {
 		r.pending.push(d)
 	}
-	return admitNew
+	return admitNew, start
+}
+
+// parentContext is the context a delivery of task result id derives from: one of the
+// receiver's shards, all cancelled when Shutdown gives up.
+func (r *Receiver) parentContext(id string) context.Context {
+	return r.shardCtxs[maphash.String(r.seed, id)%uint64(len(r.shardCtxs))]
 }
 
 // remember records a delivery handed to the executor, for the duplicate window.

@@ -22,17 +22,20 @@ type Delivery struct {
 	// Request is the decoded request.
 	Request *RunTaskRequest
 
-	receiver       *Receiver
-	log            *slog.Logger
-	ctx            context.Context // ends at the deadline, on shutdown, or when the service says final
-	cancel         context.CancelCauseFunc
-	stopDeadline   context.CancelFunc
-	receivedAt     time.Time
-	weight         int64 // bytes held against the pending bound while it waits
-	tracked        bool  // remembered in the receiver's duplicate check
-	limiter        Limiter
-	releaseLimiter func()
-	beats          *heartbeats
+	receiver     *Receiver
+	log          *slog.Logger
+	ctx          context.Context // ends at the deadline, on shutdown, or when the service says final
+	cancel       context.CancelCauseFunc
+	stopDeadline context.CancelFunc
+	receivedAt   time.Time
+	weight       int64 // bytes held against the pending bound while it waits
+	tracked      bool  // remembered in the receiver's duplicate check
+	beats        *heartbeats
+
+	windowMu      sync.Mutex
+	window        Limiter // the access token's rate window, taken at the first call
+	releaseWindow func()
+	windowDone    bool // the delivery ended: its window is given back
 
 	mu      sync.Mutex // serialises callbacks
 	started bool       // the check has begun
@@ -175,7 +178,7 @@ const maxNotReady = 6
 func (d *Delivery) download(ctx context.Context, target, name string) (io.ReadCloser, error) {
 	p := &d.receiver.client.pipeline
 	for attempt := 0; ; attempt++ {
-		resp, _, err := p.send(ctx, call{method: http.MethodGet, url: target, urlName: name, token: d.Request.AccessToken, limiter: d.limiter})
+		resp, _, err := p.send(ctx, call{method: http.MethodGet, url: target, urlName: name, token: d.Request.AccessToken, limiter: d.rateWindow()})
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +206,32 @@ func (d *Delivery) callback(ctx context.Context, u TaskResultUpdate) error {
 }
 
 func (d *Delivery) callbackLocked(ctx context.Context, u TaskResultUpdate) error {
-	return d.receiver.client.TaskResults.callback(ctx, d.Request.CallbackTarget(), u, d.limiter)
+	return d.receiver.client.TaskResults.callback(ctx, d.Request.CallbackTarget(), u, d.rateWindow())
+}
+
+// rateWindow returns the window of the delivery's access token, which it takes from
+// the receiver at the first call (not on the handler's path) and gives back when the
+// delivery ends. A check that overran and still calls gets a window of its own.
+func (d *Delivery) rateWindow() Limiter {
+	d.windowMu.Lock()
+	defer d.windowMu.Unlock()
+	if d.windowDone {
+		return d.receiver.tokens.private()
+	}
+	if d.releaseWindow == nil {
+		d.window, d.releaseWindow = d.receiver.tokens.acquire(d.Request.AccessToken)
+	}
+	return d.window
+}
+
+// giveBackWindow returns the delivery's window, if it took one.
+func (d *Delivery) giveBackWindow() {
+	d.windowMu.Lock()
+	defer d.windowMu.Unlock()
+	d.windowDone = true
+	if d.releaseWindow != nil {
+		d.releaseWindow()
+	}
 }
 
 // String describes the delivery without its secrets.

@@ -16,8 +16,8 @@ import (
 // it ends with exactly one final callback.
 
 // newDelivery begins the life of a delivery received at receivedAt (a time in the
-// future counts as now): its context ends at the check deadline or with parent, it
-// holds its access token's rate window, and its heartbeats start.
+// future counts as now): its context ends at the check deadline or with parent. Its
+// heartbeats start with it; if it is not accepted, the caller discards it.
 func (r *Receiver) newDelivery(parent context.Context, rt *RunTaskRequest, receivedAt time.Time, log *slog.Logger) *Delivery {
 	if now := r.now(); receivedAt.IsZero() || receivedAt.After(now) {
 		receivedAt = now
@@ -33,9 +33,15 @@ func (r *Receiver) newDelivery(parent context.Context, rt *RunTaskRequest, recei
 		stopDeadline: stopDeadline,
 		receivedAt:   receivedAt,
 	}
-	d.limiter, d.releaseLimiter = r.tokens.acquire(rt.AccessToken)
 	d.beats = d.startHeartbeats(r.heartbeat)
 	return d
+}
+
+// discard undoes newDelivery for a delivery that was not accepted.
+func (d *Delivery) discard() {
+	d.finish()
+	d.stopDeadline()
+	d.cancel(nil)
 }
 
 // runDelivery runs the check of d, unless its context ended while it waited, passes
@@ -282,7 +288,7 @@ func (d *Delivery) finish() {
 // context go, its duplicate window starts, and Shutdown stops counting it.
 func (d *Delivery) end() {
 	r := d.receiver
-	d.releaseLimiter()
+	d.giveBackWindow()
 	d.stopDeadline()
 	d.cancel(ErrDeliveryFinished)
 	if d.tracked {
@@ -340,7 +346,8 @@ func (r *Receiver) Process(ctx context.Context, job Job) error {
 	}
 	parent, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop := context.AfterFunc(r.ctx, func() { cancel(context.Cause(r.ctx)) })
+	shard := r.parentContext(rt.TaskResultID)
+	stop := context.AfterFunc(shard, func() { cancel(context.Cause(shard)) })
 	defer stop()
 	d := r.newDelivery(parent, rt, job.ReceivedAt, log)
 	return r.runDelivery(d, true)

@@ -212,7 +212,7 @@ func TestDeliveryCallsArePacedPerToken(t *testing.T) {
 }
 
 func TestTokenLimiters(t *testing.T) {
-	l := tokenLimiters{rate: 5}
+	l := newTokenLimiters(5)
 	a1, releaseA1 := l.acquire("a")
 	a2, releaseA2 := l.acquire("a")
 	b, releaseB := l.acquire("b")
@@ -229,7 +229,7 @@ func TestTokenLimiters(t *testing.T) {
 	if l.len() != 0 {
 		t.Errorf("%d windows held after every release", l.len())
 	}
-	off := tokenLimiters{}
+	off := newTokenLimiters(0)
 	if lim, release := off.acquire("a"); lim != nil || off.len() != 0 {
 		t.Error("a window without per-token limits")
 	} else {

@@ -90,7 +90,7 @@ type Receiver struct {
 	allowedHosts  map[string]bool // host or host:port, lower case
 	anyHost       bool            // InsecureAllowAnyServiceHost
 	allowHTTP     bool            // InsecureAllowHTTP
-	tokens        tokenLimiters
+	tokens        *tokenLimiters
 	client        *Client
 	ownClient     bool // client was made here: Shutdown closes its idle connections
 	callbackRetry *RetryPolicy
@@ -100,8 +100,10 @@ type Receiver struct {
 
 	executor Executor // nil runs checks in this process
 
-	ctx          context.Context // parent of every delivery; ends with ErrReceiverClosed when Shutdown gives up
+	ctx          context.Context // ends with ErrReceiverClosed when Shutdown gives up, and with it every delivery
 	cancel       context.CancelCauseFunc
+	shardCtxs    [16]context.Context // children of ctx, the parents of deliveries, so that they do not all share one context's lock
+	cancelShards [16]context.CancelFunc
 	finalsCtx    context.Context // bounds every final callback; ends when the shutdown grace is over
 	cancelFinals context.CancelFunc
 	lives        sync.WaitGroup // accepted deliveries, until their final callback is done
@@ -262,7 +264,7 @@ func NewReceiver(check CheckFunc, opts ...ReceiverOption) (*Receiver, error) {
 		shutdownGrace:   DefaultShutdownGrace,
 		dedupeWindow:    DefaultDedupeWindow,
 		maxPlanBytes:    DefaultMaxPlanBytes,
-		tokens:          tokenLimiters{rate: DefaultPerTokenRateLimit},
+		tokens:          newTokenLimiters(DefaultPerTokenRateLimit),
 		seen:            make(map[string]seenDelivery),
 		seed:            maphash.MakeSeed(),
 	}
@@ -290,6 +292,9 @@ func NewReceiver(check CheckFunc, opts ...ReceiverOption) (*Receiver, error) {
 	r.slots = make(chan struct{}, r.maxInFlight)
 	r.beats = make(chan struct{}, maxHeartbeatsAtOnce)
 	r.ctx, r.cancel = context.WithCancelCause(context.Background())
+	for i := range r.shardCtxs {
+		r.shardCtxs[i], r.cancelShards[i] = context.WithCancel(r.ctx)
+	}
 	r.finalsCtx, r.cancelFinals = context.WithCancel(context.Background())
 	if r.anyHost {
 		r.logger.Warn("tfc: InsecureAllowAnyServiceHost: deliveries may name any public service host; name your service with WithAllowedHosts instead")
@@ -608,6 +613,9 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 		grace.Stop()
 	}
 	r.cancel(ErrReceiverClosed)
+	for _, cancel := range r.cancelShards {
+		cancel()
+	}
 	r.cancelFinals()
 	if r.ownClient {
 		r.client.CloseIdleConnections()

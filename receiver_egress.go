@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net"
 	"net/http"
 	"net/netip"
@@ -19,10 +20,15 @@ import (
 
 // tokenLimiters hands out one rate window per access token, shared by the deliveries
 // that carry it, and forgets it when the last of them ends: the map holds no more
-// entries than deliveries alive.
+// entries than deliveries alive. It is sharded, so that deliveries starting together
+// rarely wait on each other.
 type tokenLimiters struct {
-	rate int // calls per second per token; 0 for no window
+	rate   int // calls per second per token; 0 for no window
+	seed   maphash.Seed
+	shards [16]tokenShard
+}
 
+type tokenShard struct {
 	mu sync.Mutex
 	m  map[Secret]*tokenWindow
 }
@@ -32,37 +38,55 @@ type tokenWindow struct {
 	users   int
 }
 
+func newTokenLimiters(rate int) *tokenLimiters {
+	return &tokenLimiters{rate: rate, seed: maphash.MakeSeed()}
+}
+
 // acquire returns the window of token (nil without per-token limits) and the function
 // that gives it back.
 func (t *tokenLimiters) acquire(token Secret) (Limiter, func()) {
 	if t.rate <= 0 {
 		return nil, func() {}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.m == nil {
-		t.m = make(map[Secret]*tokenWindow)
+	sh := &t.shards[maphash.String(t.seed, string(token))%uint64(len(t.shards))]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = make(map[Secret]*tokenWindow)
 	}
-	w := t.m[token]
+	w := sh.m[token]
 	if w == nil {
-		w = &tokenWindow{limiter: NewWindowLimiter(t.rate, time.Second+windowGuard)}
-		t.m[token] = w
+		w = &tokenWindow{limiter: t.private().(*WindowLimiter)}
+		sh.m[token] = w
 	}
 	w.users++
 	return w.limiter, sync.OnceFunc(func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
 		if w.users--; w.users == 0 {
-			delete(t.m, token)
+			delete(sh.m, token)
 		}
 	})
 }
 
+// private returns a window shared with nobody (nil without per-token limits).
+func (t *tokenLimiters) private() Limiter {
+	if t.rate <= 0 {
+		return nil
+	}
+	return NewWindowLimiter(t.rate, time.Second+windowGuard)
+}
+
 // len returns the number of windows held.
 func (t *tokenLimiters) len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.m)
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // callLimiter is the call's own limiter, if any.
