@@ -99,17 +99,27 @@ func (d *Delivery) Progress(ctx context.Context, message string) error {
 // gives ErrNoPlan. While the service answers 204 (the plan is not ready), it is asked
 // again with backoff within ctx.
 func (d *Delivery) PlanJSON(ctx context.Context) (io.ReadCloser, error) {
+	body, _, err := d.planJSON(ctx)
+	return body, err
+}
+
+// planJSON is PlanJSON with the length the service declared (-1 when unknown, as after
+// transfer compression).
+func (d *Delivery) planJSON(ctx context.Context) (io.ReadCloser, int64, error) {
 	if !d.HasPlan() {
-		return nil, fmt.Errorf("%w (stage %q)", ErrNoPlan, d.Request.Stage)
+		return nil, 0, fmt.Errorf("%w (stage %q)", ErrNoPlan, d.Request.Stage)
 	}
 	return d.download(ctx, d.Request.PlanJSONAPIURL, "plan_json_api_url")
 }
 
 // Plan fetches the run's plan (see PlanJSON) and decodes it with
 // github.com/hashicorp/terraform-json, reading at most the receiver's plan cap
-// (WithMaxPlanBytes, default 64 MiB) after any transfer compression is undone. A
+// (WithMaxPlanBytes, default 32 MiB) after any transfer compression is undone. A
 // larger plan gives an error matching ErrPlanTooLarge, having read no more than the
-// cap: stream it with PlanJSON instead.
+// cap (nothing, when the service declares its length): stream it with PlanJSON
+// instead. Decoding takes about seven times the plan's size in memory, so at most
+// WithMaxConcurrentPlans (4) Plan calls read and decode at once; the others wait,
+// within ctx.
 func (d *Delivery) Plan(ctx context.Context) (*tfjson.Plan, error) {
 	return d.PlanWithLimit(ctx, d.receiver.maxPlanBytes)
 }
@@ -119,19 +129,68 @@ func (d *Delivery) PlanWithLimit(ctx context.Context, maxBytes int64) (*tfjson.P
 	if maxBytes <= 0 {
 		return nil, invalidArg("max plan bytes", "must be positive")
 	}
-	body, err := d.PlanJSON(ctx)
+	plans := d.receiver.plans
+	select {
+	case plans <- struct{}{}:
+		defer func() { <-plans }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	body, declared, err := d.planJSON(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer body.Close()
-	var plan tfjson.Plan
-	if err := json.NewDecoder(&planReader{r: body, left: maxBytes, limit: maxBytes}).Decode(&plan); err != nil {
+	if declared > maxBytes {
+		return nil, errPlanTooLarge(maxBytes)
+	}
+	data, err := readCapped(body, maxBytes)
+	if err != nil {
 		if errors.Is(err, ErrPlanTooLarge) {
 			return nil, err
 		}
+		return nil, fmt.Errorf("tfc: reading the plan JSON: %w", err)
+	}
+	var plan tfjson.Plan
+	if err := json.Unmarshal(data, &plan); err != nil {
 		return nil, fmt.Errorf("tfc: decoding the plan JSON: %w", err)
 	}
 	return &plan, nil
+}
+
+func errPlanTooLarge(limit int64) error {
+	return fmt.Errorf("%w of %d bytes: stream it with Delivery.PlanJSON, or raise the cap (WithMaxPlanBytes, PlanWithLimit)", ErrPlanTooLarge, limit)
+}
+
+// readCapped reads r whole, at most limit bytes (ErrPlanTooLarge past it). Memory
+// grows only as bytes arrive, in chunks that double up to 4 MiB, which are joined into
+// one slice at the end: the peak is about twice the plan, never twice the cap.
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	lr := &planReader{r: r, left: limit, limit: limit}
+	var chunks [][]byte
+	total, size := 0, 32<<10
+	for {
+		chunk := make([]byte, size)
+		n, err := io.ReadFull(lr, chunk)
+		chunks = append(chunks, chunk[:n])
+		total += n
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		size = min(2*size, 4<<20)
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	data := make([]byte, 0, total)
+	for i, c := range chunks {
+		data = append(data, c...)
+		chunks[i] = nil // collectable as soon as the GC runs
+	}
+	return data, nil
 }
 
 // planReader fails, rather than silently truncating, once more than limit bytes are
@@ -146,7 +205,7 @@ func (p *planReader) Read(b []byte) (int, error) {
 		// One more byte tells a plan of exactly the cap from a larger one.
 		var probe [1]byte
 		if n, _ := p.r.Read(probe[:]); n > 0 {
-			return 0, fmt.Errorf("%w of %d bytes: stream it with Delivery.PlanJSON, or raise the cap (WithMaxPlanBytes, PlanWithLimit)", ErrPlanTooLarge, p.limit)
+			return 0, errPlanTooLarge(p.limit)
 		}
 		return 0, io.EOF
 	}
@@ -169,31 +228,34 @@ func (d *Delivery) ConfigurationVersion(ctx context.Context) (io.ReadCloser, err
 	if raw == "" {
 		return nil, ErrNoConfigurationVersion
 	}
-	return d.download(ctx, raw, "configuration_version_download_url")
+	body, _, err := d.download(ctx, raw, "configuration_version_download_url")
+	return body, err
 }
 
 // maxNotReady bounds how often a download answered 204 is asked again.
 const maxNotReady = 6
 
-func (d *Delivery) download(ctx context.Context, target, name string) (io.ReadCloser, error) {
+// download GETs target with the delivery's token and returns the body and the length
+// the response declares (-1 when unknown).
+func (d *Delivery) download(ctx context.Context, target, name string) (io.ReadCloser, int64, error) {
 	p := &d.receiver.client.pipeline
 	for attempt := 0; ; attempt++ {
 		resp, _, err := p.send(ctx, call{method: http.MethodGet, url: target, urlName: name, token: d.Request.AccessToken, limiter: d.rateWindow()})
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if resp.StatusCode != http.StatusNoContent {
-			return resp.Body, nil
+			return resp.Body, resp.ContentLength, nil
 		}
 		drainAndClose(resp.Body)
 		if attempt == maxNotReady {
-			return nil, fmt.Errorf("tfc: GET %s: the service kept answering 204 No Content (not ready)", name)
+			return nil, 0, fmt.Errorf("tfc: GET %s: the service kept answering 204 No Content (not ready)", name)
 		}
 		t := time.NewTimer(p.retry.backoff(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		case <-t.C:
 		}
 	}

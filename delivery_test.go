@@ -236,3 +236,63 @@ func TestTokenLimiters(t *testing.T) {
 		release()
 	}
 }
+
+func TestReadCapped(t *testing.T) {
+	for _, n := range []int{0, 1, 32 << 10, 100 << 10, 1 << 20} {
+		in := bytes.Repeat([]byte("x"), n)
+		got, err := readCapped(bytes.NewReader(in), 1<<20)
+		if err != nil || !bytes.Equal(got, in) {
+			t.Errorf("%d bytes under a cap of 1 MiB: %d bytes, %v", n, len(got), err)
+		}
+	}
+	if _, err := readCapped(bytes.NewReader(make([]byte, 1<<20+1)), 1<<20); !errors.Is(err, ErrPlanTooLarge) {
+		t.Errorf("one byte over the cap: %v", err)
+	}
+	if _, err := readCapped(iotestErrReader{}, 1<<20); err == nil || errors.Is(err, ErrPlanTooLarge) {
+		t.Errorf("a failing body: %v", err)
+	}
+}
+
+type iotestErrReader struct{}
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// TestDeliveryPlansAtOnce: with WithMaxConcurrentPlans(1), a second Plan waits until
+// the first has read and decoded its plan, and gives up when its context ends.
+func TestDeliveryPlansAtOnce(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	f.planArrived, f.planRelease = make(chan struct{}), make(chan struct{})
+	errs := make(chan error, 3)
+	_, srv := newTestReceiver(t, f, func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
+		if d.Request.TaskResultID == "taskrs-impatient" {
+			ctx, cancel := context.WithCancel(ctx)
+			cancel()
+			_, err := d.Plan(ctx)
+			errs <- err
+			return Passed("ok"), nil
+		}
+		_, err := d.Plan(ctx)
+		errs <- err
+		return Passed("ok"), nil
+	}, WithMaxConcurrentPlans(1), WithHeartbeat(0))
+	f.deliver(srv.URL, f.request("taskrs-first", StagePostPlan, false))
+	<-f.planArrived // the first download has reached the blob host, and waits there
+	f.deliver(srv.URL, f.request("taskrs-second", StagePostPlan, false))
+	f.deliver(srv.URL, f.request("taskrs-impatient", StagePostPlan, false))
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Errorf("Plan with an ended context while another reads: %v", err)
+	}
+	if n := f.planRequests.Load(); n != 1 {
+		t.Errorf("%d plan downloads started at once, want 1", n)
+	}
+	close(f.planRelease)
+	<-f.planArrived // the second download, once the first is done
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for range 3 {
+		f.waitFinal()
+	}
+}

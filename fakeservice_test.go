@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,12 @@ type fakeService struct {
 	blob *httptest.Server
 	plan []byte
 
-	apiHits  atomic.Int64 // requests to the API host
-	blobHits atomic.Int64 // requests to the blob host
+	apiHits      atomic.Int64 // requests to the API host
+	blobHits     atomic.Int64 // requests to the blob host
+	planRequests atomic.Int64 // requests to the plan endpoint
+	// planArrived and planRelease, if set, hold every plan download at the blob host:
+	// it sends on planArrived, then waits to receive from planRelease.
+	planArrived, planRelease chan struct{}
 
 	mu        sync.Mutex
 	callbacks map[string][]recordedCallback // by task result ID
@@ -69,6 +74,10 @@ func newFakeService(t *testing.T, key Secret) *fakeService {
 		f.mu.Unlock()
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/v1/object/plan-"):
+			if f.planArrived != nil {
+				f.planArrived <- struct{}{}
+				<-f.planRelease
+			}
 			f.mu.Lock()
 			plan, gz := f.plan, f.planGzip
 			f.mu.Unlock()
@@ -79,6 +88,7 @@ func newFakeService(t *testing.T, key Secret) *fakeService {
 				_ = zw.Close()
 				return
 			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(plan)))
 			_, _ = w.Write(plan)
 		case strings.HasPrefix(r.URL.Path, "/v1/object/cv-"):
 			_, _ = w.Write([]byte("\x1f\x8b fake tar.gz"))
@@ -89,6 +99,7 @@ func newFakeService(t *testing.T, key Secret) *fakeService {
 	mux := http.NewServeMux()
 	mux.HandleFunc("PATCH /api/v2/task-results/{id}/callback", f.callback)
 	mux.HandleFunc("GET /api/v2/plans/{id}/json-output", func(w http.ResponseWriter, r *http.Request) {
+		f.planRequests.Add(1)
 		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer at-") {
 			w.WriteHeader(http.StatusUnauthorized)
 			return

@@ -85,6 +85,7 @@ type Receiver struct {
 	shutdownGrace   time.Duration
 	dedupeWindow    time.Duration
 	maxPlanBytes    int64
+	maxPlans        int
 
 	// Where a delivery's calls may go, and how fast (receiver_egress.go).
 	allowedHosts  map[string]bool // host or host:port, lower case
@@ -108,6 +109,7 @@ type Receiver struct {
 	cancelFinals context.CancelFunc
 	lives        sync.WaitGroup // accepted deliveries, until their final callback is done
 	slots        chan struct{}  // one per check running, held until the check returns
+	plans        chan struct{}  // one per Plan reading and decoding
 	beats        chan struct{}  // heartbeats in flight at once, across deliveries
 	held         atomic.Int64   // bytes of bodies being read and of deliveries waiting
 	seed         maphash.Seed   // for the body sums of the duplicate check
@@ -223,9 +225,12 @@ const (
 	// deliveries try to reach the service after its context ended.
 	DefaultShutdownGrace = 5 * time.Second
 	DefaultDedupeWindow  = 15 * time.Minute
-	// DefaultMaxPlanBytes caps the plan JSON that Delivery.Plan decodes (decoding takes
-	// several times its size in memory); larger plans are for Delivery.PlanJSON.
-	DefaultMaxPlanBytes = 64 << 20
+	// DefaultMaxPlanBytes caps the plan JSON that Delivery.Plan decodes, and
+	// DefaultMaxConcurrentPlans how many Plan calls read and decode at once: decoding
+	// takes about seven times the plan's size in memory, so plans cost at most about
+	// 4 × 7 × 32 MiB. Larger plans are for Delivery.PlanJSON.
+	DefaultMaxPlanBytes       = 32 << 20
+	DefaultMaxConcurrentPlans = 4
 	// DefaultPerTokenRateLimit is the service's limit of calls per second for one
 	// access token.
 	DefaultPerTokenRateLimit = 30
@@ -264,6 +269,7 @@ func NewReceiver(check CheckFunc, opts ...ReceiverOption) (*Receiver, error) {
 		shutdownGrace:   DefaultShutdownGrace,
 		dedupeWindow:    DefaultDedupeWindow,
 		maxPlanBytes:    DefaultMaxPlanBytes,
+		maxPlans:        DefaultMaxConcurrentPlans,
 		tokens:          newTokenLimiters(DefaultPerTokenRateLimit),
 		seen:            make(map[string]seenDelivery),
 		seed:            maphash.MakeSeed(),
@@ -290,6 +296,7 @@ func NewReceiver(check CheckFunc, opts ...ReceiverOption) (*Receiver, error) {
 		r.client, r.ownClient = c, true
 	}
 	r.slots = make(chan struct{}, r.maxInFlight)
+	r.plans = make(chan struct{}, r.maxPlans)
 	r.beats = make(chan struct{}, maxHeartbeatsAtOnce)
 	r.ctx, r.cancel = context.WithCancelCause(context.Background())
 	for i := range r.shardCtxs {
@@ -503,7 +510,7 @@ func WithDuplicateWindow(d time.Duration) ReceiverOption {
 }
 
 // WithMaxPlanBytes caps the plan JSON that Delivery.Plan reads and decodes, counted
-// after any transfer compression is undone (default 64 MiB). Past it, Plan fails with
+// after any transfer compression is undone (default 32 MiB). Past it, Plan fails with
 // ErrPlanTooLarge; Delivery.PlanJSON streams a plan of any size.
 func WithMaxPlanBytes(n int64) ReceiverOption {
 	return func(r *Receiver) error {
@@ -511,6 +518,20 @@ func WithMaxPlanBytes(n int64) ReceiverOption {
 			return invalidArg("max plan bytes", "must be positive")
 		}
 		r.maxPlanBytes = n
+		return nil
+	}
+}
+
+// WithMaxConcurrentPlans bounds how many Delivery.Plan calls read and decode a plan at
+// once across the receiver (default 4); the others wait, within their context.
+// Decoding takes about seven times the plan's size in memory, so the plans in memory
+// cost at most about n × 7 × WithMaxPlanBytes. PlanJSON streams are not counted.
+func WithMaxConcurrentPlans(n int) ReceiverOption {
+	return func(r *Receiver) error {
+		if n <= 0 {
+			return invalidArg("max concurrent plans", "must be positive")
+		}
+		r.maxPlans = n
 		return nil
 	}
 }
