@@ -39,25 +39,25 @@ const maxSeen = 1 << 17
 // admit accepts an in-process delivery: unless it is a duplicate, the receiver is
 // closing or the pending bound is reached, it is remembered as in flight, counted in
 // lives under the lock Shutdown takes (so Shutdown never misses it), and started at
-// once if a check slot is free or queued otherwise. weight is the bytes of its body,
-// held against the pending byte bound until it starts. The delivery is built (its
+// once if a check slot is free or queued otherwise. weight is the bytes of its body;
+// a queued delivery holds them against the pending byte bound until it starts, and
+// admit says whether it was queued. The delivery is built (its
 // contexts, its heartbeat timer) before the lock is taken, which is held only for the
 // bookkeeping: under a burst, every handler passes through it.
-func (r *Receiver) admit(rt *RunTaskRequest, sum uint64, weight int64, log *slog.Logger) admission {
+func (r *Receiver) admit(rt *RunTaskRequest, sum uint64, weight int64, log *slog.Logger) (a admission, queued bool) {
 	d := r.newDelivery(r.parentContext(rt.TaskResultID), rt, r.now(), log)
-	d.weight, d.tracked = weight, true
-	a, start := r.admitLocked(d, sum)
-	if a != admitNew {
+	d.tracked = true
+	a, start := r.admitLocked(d, sum, weight)
+	switch {
+	case a != admitNew:
 		d.discard()
-		return a
-	}
-	if start {
+	case start:
 		go r.work(d)
 	}
-	return admitNew
+	return a, a == admitNew && !start
 }
 
-func (r *Receiver) admitLocked(d *Delivery, sum uint64) (admission, bool) {
+func (r *Receiver) admitLocked(d *Delivery, sum uint64, weight int64) (admission, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	id := d.Request.TaskResultID
@@ -82,6 +82,7 @@ func (r *Receiver) admitLocked(d *Delivery, sum uint64) (admission, bool) {
 	r.seen[id] = seenDelivery{until: inFlight, sum: sum}
 	r.lives.Add(1)
 	if !start {
+		d.weight = weight
 		r.pending.push(d)
 	}
 	return admitNew, start

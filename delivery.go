@@ -166,7 +166,7 @@ func errPlanTooLarge(limit int64) error {
 // grows only as bytes arrive, in chunks that double up to 4 MiB, which are joined into
 // one slice at the end: the peak is about twice the plan, never twice the cap.
 func readCapped(r io.Reader, limit int64) ([]byte, error) {
-	lr := &planReader{r: r, left: limit, limit: limit}
+	lr := &cappedReader{r: r, n: limit, tooLarge: errPlanTooLarge(limit)}
 	var chunks [][]byte
 	total, size := 0, 32<<10
 	for {
@@ -191,30 +191,6 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 		chunks[i] = nil // collectable as soon as the GC runs
 	}
 	return data, nil
-}
-
-// planReader fails, rather than silently truncating, once more than limit bytes are
-// read.
-type planReader struct {
-	r           io.Reader
-	left, limit int64
-}
-
-func (p *planReader) Read(b []byte) (int, error) {
-	if p.left <= 0 {
-		// One more byte tells a plan of exactly the cap from a larger one.
-		var probe [1]byte
-		if n, _ := p.r.Read(probe[:]); n > 0 {
-			return 0, errPlanTooLarge(p.limit)
-		}
-		return 0, io.EOF
-	}
-	if int64(len(b)) > p.left {
-		b = b[:p.left]
-	}
-	n, err := p.r.Read(b)
-	p.left -= int64(n)
-	return n, err
 }
 
 // ConfigurationVersion streams the run's configuration as a .tar.gz archive. The

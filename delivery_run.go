@@ -293,6 +293,9 @@ func (d *Delivery) end() {
 	d.cancel(ErrDeliveryFinished)
 	if d.tracked {
 		r.finished(d.Request.TaskResultID)
+		if r.afterEnd != nil {
+			r.afterEnd(d.Request.TaskResultID)
+		}
 	}
 	r.lives.Done()
 }

@@ -301,12 +301,7 @@ func TestReceiverShutdown(t *testing.T) {
 		t.Errorf("quick check: %+v", cbs)
 	}
 	// After Shutdown deliveries are refused with 503 so the service tries again.
-	rec := httptest.NewRecorder()
-	body, _ := json.Marshal(f.request("taskrs-late", StagePostPlan, false))
-	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-	req.Header.Set(SignatureHeader, Sign(f.key, body))
-	r.ServeHTTP(rec, req)
-	if rec.Code != 503 {
+	if rec := f.serve(r, "taskrs-late"); rec.Code != 503 {
 		t.Errorf("delivery after Shutdown: %d", rec.Code)
 	}
 	f.close()
@@ -504,11 +499,7 @@ func TestReceiverExecutor(t *testing.T) {
 		t.Errorf("full queue: %d", got)
 	}
 	// The queue's own error stays in the logs: the service sees a fixed reason.
-	rec := httptest.NewRecorder()
-	body, _ := json.Marshal(f.request("taskrs-s", StagePostPlan, false))
-	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-	req.Header.Set(SignatureHeader, Sign(f.key, body))
-	frontReceiver.ServeHTTP(rec, req)
+	rec := f.serve(frontReceiver, "taskrs-s")
 	if rec.Code != 503 || strings.Contains(rec.Body.String(), "queue is full") || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("full queue answer: %d %q", rec.Code, rec.Body.String())
 	}

@@ -248,6 +248,17 @@ func (f *fakeService) deliver(receiverURL string, payload any) int {
 	return f.deliverRaw(receiverURL, body, SignatureHeader, Sign(f.key, body))
 }
 
+// serve signs a delivery of task result id and hands it to h in-process, for the
+// answer's headers and body.
+func (f *fakeService) serve(h http.Handler, id string) *httptest.ResponseRecorder {
+	body, _ := json.Marshal(f.request(id, StagePostPlan, false))
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	req.Header.Set(SignatureHeader, Sign(f.key, body))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
 func (f *fakeService) deliverRaw(receiverURL string, body []byte, header, signature string) int {
 	req, _ := http.NewRequest(http.MethodPost, receiverURL, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

@@ -122,6 +122,7 @@ type Receiver struct {
 	seenPruneSize int
 
 	afterRun func(id string) // test hook: a check slot was released or handed on
+	afterEnd func(id string) // test hook: an in-process delivery ended
 }
 
 // Executor takes accepted deliveries elsewhere, for example onto a durable job queue,

@@ -35,11 +35,11 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	body := buf.Bytes()
 	weight := int64(len(body))
-	// The body's bytes count against the pending bound until the delivery leaves the
-	// queue; everywhere else they are given back here.
-	admitted := false
+	// The body's bytes count against the pending bound until a queued delivery leaves
+	// the queue; everywhere else they are given back here.
+	heldByQueue := false
 	defer func() {
-		if !admitted {
+		if !heldByQueue {
 			r.held.Add(-weight)
 		}
 		releaseBuffer(buf)
@@ -62,7 +62,8 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.submit(w, req, rt, body, signature, sum, log)
 		return
 	}
-	switch r.admit(rt, sum, weight, log) {
+	a, queued := r.admit(rt, sum, weight, log)
+	switch a {
 	case admitDuplicate:
 		log.Info("tfc: duplicate run task delivery acknowledged")
 		w.WriteHeader(http.StatusOK)
@@ -72,7 +73,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		log.Warn("tfc: run task delivery not accepted: the pending queue is full")
 		r.busy(w, req, "the pending queue is full")
 	default:
-		admitted = true
+		heldByQueue = queued
 		log.Info("tfc: run task delivery accepted")
 		w.WriteHeader(http.StatusOK)
 	}

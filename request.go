@@ -428,10 +428,12 @@ func displayPath(u *url.URL, info *callInfo) string {
 	return u.Scheme + "://" + u.Host + "/[redacted]"
 }
 
-// cappedReader fails, rather than silently truncating, once more than n bytes are read.
+// cappedReader fails, rather than silently truncating, once more than n bytes are read,
+// with tooLarge (errBodyTooLarge when nil).
 type cappedReader struct {
-	r io.Reader
-	n int64
+	r        io.Reader
+	n        int64
+	tooLarge error
 }
 
 var errBodyTooLarge = fmt.Errorf("tfc: response body exceeds %d MiB", maxResponseBody>>20)
@@ -441,6 +443,9 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 		// One more byte tells a body of exactly the cap from a larger one.
 		var probe [1]byte
 		if n, _ := c.r.Read(probe[:]); n > 0 {
+			if c.tooLarge != nil {
+				return 0, c.tooLarge
+			}
 			return 0, errBodyTooLarge
 		}
 		return 0, io.EOF
