@@ -41,9 +41,9 @@ const maxSeen = 1 << 17
 // lives under the lock Shutdown takes (so Shutdown never misses it), and started at
 // once if a check slot is free or queued otherwise. weight is the bytes of its body;
 // a queued delivery holds them against the pending byte bound until it starts, and
-// admit says whether it was queued. The delivery is built (its
-// contexts, its heartbeat timer) before the lock is taken, which is held only for the
-// bookkeeping: under a burst, every handler passes through it.
+// admit says whether it was queued. The delivery is built (its contexts, its heartbeat
+// timer) before the lock is taken, which is held only for the bookkeeping: under a
+// burst, every handler passes through it.
 func (r *Receiver) admit(rt *RunTaskRequest, sum uint64, weight int64, log *slog.Logger) (a admission, queued bool) {
 	d := r.newDelivery(r.parentContext(rt.TaskResultID), rt, r.now(), log)
 	d.tracked = true
