@@ -4,6 +4,7 @@ go 1.25.0
 
 require (
 	github.com/hashicorp/go-tfe v1.111.2
+	github.com/hashicorp/terraform-json v0.29.0
 	github.com/tfkit/tfc v0.0.0
 )
 
@@ -15,7 +16,6 @@ require (
 	github.com/hashicorp/go-slug v0.16.8 // indirect
 	github.com/hashicorp/go-version v1.9.0 // indirect
 	github.com/hashicorp/jsonapi v1.4.3-0.20250220162346-81a76b606f3e // indirect
-	github.com/hashicorp/terraform-json v0.29.0 // indirect
 	github.com/zclconf/go-cty v1.16.4 // indirect
 	golang.org/x/sync v0.19.0 // indirect
 	golang.org/x/sys v0.35.0 // indirect
