@@ -163,7 +163,7 @@ func TestReceiverSlotHeldUntilCheckReturns(t *testing.T) {
 			<-stuck // ignores ctx
 		}
 		return Passed("ok"), nil
-	}, WithMaxInFlight(1), WithCheckTimeout(300*time.Millisecond), WithHeartbeat(0))
+	}, WithMaxInFlight(1), WithCheckTimeout(500*time.Millisecond), WithHeartbeat(0))
 	freed := make(chan string, 8)
 	r.afterRun = func(id string) { freed <- id }
 	f.deliver(srv.URL, f.request("taskrs-stuck", StagePostPlan, false))

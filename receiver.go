@@ -379,6 +379,9 @@ func WithAllowedHosts(hosts ...string) ReceiverOption {
 			if h == "" || strings.ContainsAny(h, "/?#@ ") {
 				return invalidArg("allowed hosts", "entries must be host names, optionally with :port")
 			}
+			if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+				h = h[1 : len(h)-1] // an IPv6 address without a port, as url.URL.Hostname gives it
+			}
 			r.allowedHosts[h] = true
 		}
 		return nil

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -111,7 +112,7 @@ func TestReceiverAllowList(t *testing.T) {
 	if got := f.deliver(pinned.URL, f.request("taskrs-3", StagePostPlan, false)); got != 403 {
 		t.Errorf("delivery to the allowed host on another port: %d, want 403", got)
 	}
-	_, srv2 := newTestReceiver(t, f, passCheck, WithAllowedHosts("APP.terraform.io", " "+strings.ToUpper(f.host())))
+	_, srv2 := newTestReceiver(t, f, passCheck, WithAllowedHosts("APP.terraform.io", "[::1]", " "+strings.ToUpper(f.host())))
 	if got := f.deliver(srv2.URL, f.request("taskrs-2", StagePostPlan, false)); got != 200 {
 		t.Errorf("allowed host: %d", got)
 	}
@@ -313,6 +314,33 @@ func TestReceiverNoSecretsInLogs(t *testing.T) {
 	for _, want := range []string{`"run_id":"run-i3Df5to9ELvibKpQ"`, `"task_result_id":"taskrs-ok"`, `"stage":"post_plan"`, "delivery refused"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %s", want)
+		}
+	}
+}
+
+func TestHostAllowed(t *testing.T) {
+	r, err := NewReceiver(passCheck, WithHMACKeys("k"), WithAllowedHosts("App.Terraform.io", "tfe.example.com:8443", "[::1]", "[fd00::1]:443"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	for raw, want := range map[string]bool{
+		"https://app.terraform.io/x":      true,
+		"https://app.terraform.io:443/x":  true,
+		"https://tfe.example.com:8443/x":  true,
+		"https://tfe.example.com/x":       false,
+		"https://[::1]:9000/x":            true,
+		"https://[fd00::1]:443/x":         true,
+		"https://[fd00::1]:444/x":         false,
+		"https://app.terraform.io.evil/x": false,
+		"https://evil.app.terraform.io/x": false,
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.hostAllowed(u); got != want {
+			t.Errorf("%s: allowed %v, want %v", raw, got, want)
 		}
 	}
 }
