@@ -118,7 +118,7 @@ type forbiddenAddressError struct {
 }
 
 func (e *forbiddenAddressError) Error() string {
-	return fmt.Sprintf("tfc: refusing to connect to %s, a %s address: only hosts named in WithAllowedHosts may resolve to non-public addresses", e.addr, e.kind)
+	return fmt.Sprintf("tfc: refusing to connect to %s (%s): only hosts named in WithAllowedHosts may resolve to non-public addresses", e.addr, e.kind)
 }
 
 func (e *forbiddenAddressError) Is(target error) bool { return target == ErrForbiddenAddress }
