@@ -51,7 +51,9 @@ func (r *Receiver) runDelivery(d *Delivery, holdsSlot bool) error {
 	var checkReturned <-chan struct{} = closedChan
 	var update TaskResultUpdate
 	send := true
-	if d.ctx.Err() != nil {
+	// The receiver's own context is asked too: while Shutdown's cancellation spreads
+	// through the deliveries, this one's may not have been reached yet.
+	if d.ctx.Err() != nil || r.ctx.Err() != nil {
 		update, send = r.unstarted(d)
 	} else {
 		update, checkReturned = r.runCheck(d)
@@ -79,6 +81,9 @@ var closedChan = func() chan struct{} {
 // result or no longer takes the token.
 func (r *Receiver) unstarted(d *Delivery) (TaskResultUpdate, bool) {
 	cause := context.Cause(d.ctx)
+	if cause == nil {
+		cause = context.Cause(r.ctx)
+	}
 	d.log.Warn("tfc: run task check not started", slog.String("cause", cause.Error()))
 	switch {
 	case errors.Is(cause, errCheckDeadline):
