@@ -144,6 +144,12 @@ func redactedURL(raw string) string {
 // when the result is already final; each is an *APIError (ErrUnauthorized,
 // ErrUnprocessable, ErrConflict).
 func (s *TaskResultsService) Callback(ctx context.Context, to CallbackTarget, update TaskResultUpdate) error {
+	return s.callback(ctx, to, update, nil)
+}
+
+// callback is Callback with a limiter of the call's own, the window of a receiver's
+// delivery (nil for none).
+func (s *TaskResultsService) callback(ctx context.Context, to CallbackTarget, update TaskResultUpdate, limiter Limiter) error {
 	if to.URL == "" {
 		return invalidArg("task_result_callback_url", "must not be empty")
 	}
@@ -156,7 +162,7 @@ func (s *TaskResultsService) Callback(ctx context.Context, to CallbackTarget, up
 	if err := update.Validate(); err != nil {
 		return err
 	}
-	c := call{method: http.MethodPatch, url: to.URL, urlName: "task_result_callback_url", token: to.AccessToken, body: update.body()}
+	c := call{method: http.MethodPatch, url: to.URL, urlName: "task_result_callback_url", token: to.AccessToken, body: update.body(), limiter: limiter}
 	return s.client.do(ctx, c, nil)
 }
 

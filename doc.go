@@ -43,9 +43,16 @@
 // # Run task integrations
 //
 // NewReceiver returns an http.Handler that verifies run task deliveries, answers them
-// at once, runs a CheckFunc in the background with heartbeats and a deadline, and
-// reports exactly one final result. Sign, VerifySignature and TaskResultsService.Callback
-// serve integrations that bring their own server.
+// at once (queueing a burst rather than refusing it), runs a CheckFunc in the
+// background with heartbeats and a deadline, and reports exactly one final result:
+//
+//	receiver, err := tfc.NewReceiver(check,
+//		tfc.WithHMACKeys(key), tfc.WithAllowedHosts("app.terraform.io"))
+//
+// It is safe by default: it needs an allow-list of service hosts, https, and never
+// connects to a private address of a host not on the list. Delivery.Plan reads the
+// plan under a cap; Delivery.PlanJSON streams plans of any size. Sign, VerifySignature
+// and TaskResultsService.Callback serve integrations that bring their own server.
 //
 // # Judging the plan
 //

@@ -1,6 +1,7 @@
 package tfc_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,4 +75,34 @@ func ExampleAPIError() {
 	// Output:
 	// no such run task; request id a1b2c3
 	// tfc: GET /api/v2/tasks/task-missing: 404 Not Found: not found (request id a1b2c3)
+}
+
+func ExampleNewReceiver() {
+	check := func(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
+		return tfc.Passed("Nothing to object to."), nil
+	}
+	// A receiver must be told which service hosts its deliveries may name.
+	_, err := tfc.NewReceiver(check, tfc.WithHMACKeys("the-run-task-hmac-key"))
+	fmt.Println(errors.Is(err, tfc.ErrInvalidArgument))
+
+	receiver, err := tfc.NewReceiver(check,
+		tfc.WithHMACKeys("the-run-task-hmac-key"),
+		tfc.WithAllowedHosts("app.terraform.io"), // or your Terraform Enterprise host
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer receiver.Shutdown(context.Background())
+
+	// A delivery naming another host is refused before any token is sent.
+	body := []byte(`{"payload_version":1,"stage":"post_plan","access_token":"at-1","task_result_id":"taskrs-1",` +
+		`"task_result_callback_url":"https://169.254.169.254/latest/meta-data"}`)
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	req.Header.Set(tfc.SignatureHeader, tfc.Sign("the-run-task-hmac-key", body))
+	rec := httptest.NewRecorder()
+	receiver.ServeHTTP(rec, req)
+	fmt.Print(rec.Code, " ", rec.Body.String())
+	// Output:
+	// true
+	// 403 task_result_callback_url names a host that is not allowed
 }

@@ -2,20 +2,24 @@ package tfc
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // fakeService plays HCP Terraform's side of the run task protocol for receiver tests:
 // it signs and delivers requests, serves plan JSON and configuration archives behind a
-// 307 to a second (blob) host, and records every callback.
+// 307 to a second (blob) host, refuses callbacks outside the documented limits with
+// 422, and records every callback.
 type fakeService struct {
 	t    *testing.T
 	key  Secret
@@ -23,14 +27,25 @@ type fakeService struct {
 	blob *httptest.Server
 	plan []byte
 
+	apiHits      atomic.Int64 // requests to the API host
+	blobHits     atomic.Int64 // requests to the blob host
+	planRequests atomic.Int64 // requests to the plan endpoint
+	// planArrived and planRelease, if set, hold every plan download at the blob host:
+	// it sends on planArrived, then waits to receive from planRelease.
+	planArrived, planRelease chan struct{}
+
 	mu        sync.Mutex
 	callbacks map[string][]recordedCallback // by task result ID
 	blobAuth  []string                      // Authorization headers the blob host saw
 	// respond, if set, picks the status of the nth (from 1) callback for a task result;
-	// 0 means answer 200.
+	// 0 means answer 200, dropCallback closes the connection without an answer.
 	respond func(taskResultID string, n int, status TaskResultStatus) int
 	// planNotReady makes the plan endpoint answer 204 that many times first.
 	planNotReady int
+	// planGzip serves the plan with Content-Encoding: gzip.
+	planGzip bool
+	// planLocation, if set, is the Location of the plan endpoint's redirect.
+	planLocation string
 	finals       chan recordedCallback // every accepted final callback
 	running      chan recordedCallback // every accepted running callback
 }
@@ -53,12 +68,28 @@ func newFakeService(t *testing.T, key Secret) *fakeService {
 		finals: make(chan recordedCallback, 1024), running: make(chan recordedCallback, 1024),
 	}
 	f.blob = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.blobHits.Add(1)
 		f.mu.Lock()
 		f.blobAuth = append(f.blobAuth, r.Header.Get("Authorization"))
 		f.mu.Unlock()
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/v1/object/plan-"):
-			_, _ = w.Write(f.plan)
+			if f.planArrived != nil {
+				f.planArrived <- struct{}{}
+				<-f.planRelease
+			}
+			f.mu.Lock()
+			plan, gz := f.plan, f.planGzip
+			f.mu.Unlock()
+			if gz {
+				w.Header().Set("Content-Encoding", "gzip")
+				zw := gzip.NewWriter(w)
+				_, _ = zw.Write(plan)
+				_ = zw.Close()
+				return
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(plan)))
+			_, _ = w.Write(plan)
 		case strings.HasPrefix(r.URL.Path, "/v1/object/cv-"):
 			_, _ = w.Write([]byte("\x1f\x8b fake tar.gz"))
 		default:
@@ -68,6 +99,7 @@ func newFakeService(t *testing.T, key Secret) *fakeService {
 	mux := http.NewServeMux()
 	mux.HandleFunc("PATCH /api/v2/task-results/{id}/callback", f.callback)
 	mux.HandleFunc("GET /api/v2/plans/{id}/json-output", func(w http.ResponseWriter, r *http.Request) {
+		f.planRequests.Add(1)
 		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer at-") {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
@@ -80,15 +112,32 @@ func newFakeService(t *testing.T, key Secret) *fakeService {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		f.mu.Lock()
+		location := f.planLocation
+		f.mu.Unlock()
+		if location != "" {
+			w.Header()["Location"] = []string{location}
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return
+		}
 		http.Redirect(w, r, f.blob.URL+"/v1/object/plan-signed-"+r.PathValue("id"), http.StatusTemporaryRedirect)
 	})
 	mux.HandleFunc("GET /api/v2/configuration-versions/{id}/download", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, f.blob.URL+"/v1/object/cv-signed-"+r.PathValue("id"), http.StatusFound)
 	})
-	f.api = httptest.NewServer(mux)
+	f.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.apiHits.Add(1)
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(f.close)
 	return f
 }
+
+// dropCallback, as a respond status, closes the connection without an answer.
+const dropCallback = -1
+
+// host is the API host, for WithAllowedHosts.
+func (f *fakeService) host() string { return strings.TrimPrefix(f.api.URL, "http://") }
 
 func (f *fakeService) close() {
 	f.api.Close()
@@ -113,7 +162,7 @@ func (f *fakeService) callback(w http.ResponseWriter, r *http.Request) {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil || doc.Data.Type != "task-results" ||
-		r.Header.Get("Content-Type") != mediaTypeJSONAPI {
+		r.Header.Get("Content-Type") != mediaTypeJSONAPI || !withinOutcomeLimits(doc.Data.Relationships.Outcomes.Data) {
 		w.WriteHeader(http.StatusUnprocessableEntity)
 		return
 	}
@@ -133,7 +182,11 @@ func (f *fakeService) callback(w http.ResponseWriter, r *http.Request) {
 	cb.HTTPStatus = status
 	f.callbacks[id] = append(f.callbacks[id], cb)
 	f.mu.Unlock()
-	if status == http.StatusOK {
+	switch status {
+	case dropCallback:
+		dropConnection(w)
+		return
+	case http.StatusOK:
 		if cb.Status == TaskResultRunning {
 			f.running <- cb
 		} else {
@@ -144,6 +197,20 @@ func (f *fakeService) callback(w http.ResponseWriter, r *http.Request) {
 	if status != http.StatusOK {
 		fmt.Fprintf(w, `{"errors":[{"status":"%d","title":"%s"}]}`, status, http.StatusText(status))
 	}
+}
+
+// withinOutcomeLimits applies the service's limits to the outcomes of a callback.
+func withinOutcomeLimits(raw []json.RawMessage) bool {
+	outcomes := make([]Outcome, len(raw))
+	for i, r := range raw {
+		var o resource[outcomeAttrs, noRelationships]
+		if json.Unmarshal(r, &o) != nil || o.Type != typeTaskResultOutcomes {
+			return false
+		}
+		a := o.Attributes
+		outcomes[i] = Outcome{ID: a.OutcomeID, Description: a.Description, Body: a.Body, URL: a.URL, Tags: a.Tags}
+	}
+	return validateOutcomes(outcomes) == nil
 }
 
 // accessTokenFor is the per-delivery access token the fake hands out.
@@ -179,6 +246,17 @@ func (f *fakeService) deliver(receiverURL string, payload any) int {
 		f.t.Fatal(err)
 	}
 	return f.deliverRaw(receiverURL, body, SignatureHeader, Sign(f.key, body))
+}
+
+// serve signs a delivery of task result id and hands it to h in-process, for the
+// answer's headers and body.
+func (f *fakeService) serve(h http.Handler, id string) *httptest.ResponseRecorder {
+	body, _ := json.Marshal(f.request(id, StagePostPlan, false))
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	req.Header.Set(SignatureHeader, Sign(f.key, body))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
 }
 
 func (f *fakeService) deliverRaw(receiverURL string, body []byte, header, signature string) int {

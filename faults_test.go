@@ -99,9 +99,11 @@ func (c *callbackLog) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// TestDeliveriesUnderCallbackFaults: 1,000 deliveries whose callbacks fail 30% of the
-// time (429, 5xx, dropped connections) all end in exactly one accepted final callback,
-// and every run's task stage settles.
+// TestDeliveriesUnderCallbackFaults: 1,000 deliveries, started together, to a receiver
+// with its default bounds (128 checks at once, the rest queued), whose callbacks fail
+// 30% of the time (429, 5xx, dropped connections): every delivery is answered 200 on
+// its first attempt, ends in exactly one accepted final callback, and every run's task
+// stage settles.
 func TestDeliveriesUnderCallbackFaults(t *testing.T) {
 	n := 1000
 	if testing.Short() {
@@ -116,7 +118,7 @@ func TestDeliveriesUnderCallbackFaults(t *testing.T) {
 	}
 	receiver, err := tfc.NewReceiver(func(context.Context, *tfc.Delivery) (tfc.TaskResultUpdate, error) {
 		return tfc.Passed("fine"), nil
-	}, tfc.WithHMACKeys("faults-key"), tfc.WithCallbackClient(cc), tfc.WithMaxInFlight(2*n), tfc.WithHeartbeat(0))
+	}, append(s.ReceiverOptions(), tfc.WithHMACKeys("faults-key"), tfc.WithCallbackClient(cc), tfc.WithHeartbeat(0))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +157,11 @@ func TestDeliveriesUnderCallbackFaults(t *testing.T) {
 	}
 	if err := receiver.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+	for _, d := range s.Deliveries() {
+		if d.StatusCode != http.StatusOK || d.Attempt != 1 {
+			t.Fatalf("delivery of %s, attempt %d: %d %v", d.TaskResultID, d.Attempt, d.StatusCode, d.Err)
+		}
 	}
 
 	log.mu.Lock()
@@ -266,7 +273,7 @@ func TestNoSecretsEndToEnd(t *testing.T) {
 		u := tfc.Failed("deletes things")
 		u.Outcomes = []tfc.Outcome{{ID: "x", Description: "x would be deleted"}}
 		return u, nil
-	}, tfc.WithHMACKeys(hmacKey), tfc.WithCallbackClient(cc), tfc.WithReceiverLogger(logger))
+	}, append(s.ReceiverOptions(), tfc.WithHMACKeys(hmacKey), tfc.WithCallbackClient(cc), tfc.WithReceiverLogger(logger))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,9 @@ type call struct {
 	// notIdempotent makes a non-POST call retry like a POST: only on 429 or when the
 	// request surely never left (a PATCH that also runs something).
 	notIdempotent bool
+	// limiter, if set, paces this call's attempts on top of the client's ceiling: a run
+	// task delivery's window per access token.
+	limiter Limiter
 }
 
 // callInfo rides on the request context so that the retry hooks and the transport,
@@ -88,6 +91,7 @@ type callInfo struct {
 	attempts   int       // attempts made
 	retries    int       // retries decided, at most one more than made when they ran out
 	stopped    string    // why the last transport error was not retried, when checkRetry knows
+	limiter    Limiter   // the call's own limiter, if any
 }
 
 type callInfoKey struct{}
@@ -222,7 +226,7 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 
 // resolve builds the absolute URL of c and the call's display form.
 func (p *pipeline) resolve(c call) (string, *callInfo, error) {
-	info := &callInfo{method: c.method, idempotent: c.method != http.MethodPost && !c.notIdempotent}
+	info := &callInfo{method: c.method, idempotent: c.method != http.MethodPost && !c.notIdempotent, limiter: c.limiter}
 	if c.url != "" {
 		u, err := url.Parse(c.url)
 		if err != nil || !u.IsAbs() || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -282,6 +286,7 @@ func transportError(info *callInfo, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	err = redactNetHTTPError(err)
 	attempts := max(info.attempts, 1)
 	noun := "attempt"
 	if attempts > 1 {
@@ -400,8 +405,11 @@ func (t *attemptTransport) CloseIdleConnections() {
 
 func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	if t.limiter != nil {
-		if err := t.limiter.Wait(ctx); err != nil {
+	for _, l := range [...]Limiter{t.limiter, callLimiter(callInfoFrom(ctx))} {
+		if l == nil {
+			continue
+		}
+		if err := l.Wait(ctx); err != nil {
 			if req.Body != nil {
 				req.Body.Close()
 			}
@@ -419,7 +427,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		slog.Duration("duration", time.Since(start)),
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+		attrs = append(attrs, slog.String("error", redactNetHTTPError(err).Error()))
 	} else {
 		attrs = append(attrs, slog.Int("status", resp.StatusCode))
 		if id := resp.Header.Get("X-Request-Id"); id != "" {
@@ -440,10 +448,12 @@ func displayPath(u *url.URL, info *callInfo) string {
 	return u.Scheme + "://" + u.Host + "/[redacted]"
 }
 
-// cappedReader fails, rather than silently truncating, once more than n bytes are read.
+// cappedReader fails, rather than silently truncating, once more than n bytes are read,
+// with tooLarge (errBodyTooLarge when nil).
 type cappedReader struct {
-	r io.Reader
-	n int64
+	r        io.Reader
+	n        int64
+	tooLarge error
 }
 
 var errBodyTooLarge = fmt.Errorf("tfc: response body exceeds %d MiB", maxResponseBody>>20)
@@ -453,6 +463,9 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 		// One more byte tells a body of exactly the cap from a larger one.
 		var probe [1]byte
 		if n, _ := c.r.Read(probe[:]); n > 0 {
+			if c.tooLarge != nil {
+				return 0, c.tooLarge
+			}
 			return 0, errBodyTooLarge
 		}
 		return 0, io.EOF

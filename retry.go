@@ -242,6 +242,9 @@ func permanentTransportError(err error) string {
 	if errors.Is(err, errTooManyRedirects) {
 		return "too many redirects"
 	}
+	if refusedByPolicy(err) {
+		return "the receiver's egress policy refused the address"
+	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		return "the host name does not resolve"

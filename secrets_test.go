@@ -145,7 +145,7 @@ func secretSamples(t *testing.T) map[string]any {
 		t.Fatal(err)
 	}
 	receiver, err := NewReceiver(func(context.Context, *Delivery) (TaskResultUpdate, error) { return Passed(""), nil },
-		WithHMACKeys(Secret(secretMarker)), WithCallbackClient(client))
+		WithHMACKeys(Secret(secretMarker)), WithCallbackClient(client), WithAllowedHosts("app.terraform.io"))
 	if err != nil {
 		t.Fatal(err)
 	}

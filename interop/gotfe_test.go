@@ -29,7 +29,7 @@ func setup(t *testing.T) (*tfctest.Server, tfctest.Workspace, string, *tfe.Clien
 	t.Helper()
 	s := tfctest.NewServer()
 	t.Cleanup(s.Close)
-	receiver, err := tfc.NewReceiver(refuse, tfc.WithHMACKeys(hmacKey))
+	receiver, err := tfc.NewReceiver(refuse, append(s.ReceiverOptions(), tfc.WithHMACKeys(hmacKey))...)
 	if err != nil {
 		t.Fatal(err)
 	}

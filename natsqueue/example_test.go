@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"time"
 
@@ -20,7 +19,6 @@ func Example() {
 	ctx := context.Background()
 	service := tfctest.NewServer()
 	defer service.Close()
-	serviceURL, _ := url.Parse(service.URL)
 
 	stateDir, err := os.MkdirTemp("", "runtask-server-data")
 	if err != nil {
@@ -38,8 +36,8 @@ func Example() {
 	check := func(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
 		return tfc.Passed("Checked " + d.Request.RunID[:4] + "…"), nil
 	}
-	receiver, err := tfc.NewReceiver(check, tfc.WithHMACKeys("hmac-secret"),
-		tfc.WithAllowedHosts(serviceURL.Host), tfc.WithExecutor(q))
+	receiver, err := tfc.NewReceiver(check, append(service.ReceiverOptions(),
+		tfc.WithHMACKeys("hmac-secret"), tfc.WithExecutor(q))...)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -44,7 +44,7 @@ func (w *Worker) run(a *activeJob) {
 	case errors.Is(err, tfc.ErrJobRefused):
 		a.log.Warn("natsqueue: job refused by the receiver; terminated", slog.String("reason", err.Error()))
 		a.settle(func(msg jetstream.Msg) error { return msg.TermWithReason("refused: bad signature or body") }, "")
-	case errors.Is(err, tfc.ErrReceiverShutdown):
+	case errors.Is(err, tfc.ErrReceiverClosed):
 		// This worker's receiver takes no more jobs: hand this one to another worker at
 		// once, and stop asking for more.
 		w.stopPull()

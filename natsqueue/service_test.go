@@ -314,6 +314,7 @@ func newReceiverWithClient(t testing.TB, host string, rt http.RoundTripper, chec
 		tfc.WithHMACKeys(testKey),
 		tfc.WithCallbackClient(client),
 		tfc.WithAllowedHosts(host),
+		tfc.InsecureAllowHTTP(), // the fake service is plain http on loopback
 		tfc.WithFinalCallbackTimeout(2 * time.Second),
 	}
 	r, err := tfc.NewReceiver(check, append(base, opts...)...)

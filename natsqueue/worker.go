@@ -62,9 +62,9 @@ const pollTimeout = 5 * time.Second
 //     the final result, or answered 409 because the result was final already;
 //   - "+TERM" when Process returned tfc.ErrJobRefused (a bad signature or body: the
 //     job is never acted on), and for a message that is not a job of this package;
-//   - "-NAK" with a delay when Process returned tfc.ErrFinalNotReported (or any other
+//   - "-NAK" with a delay when Process returned tfc.ErrResultNotReported (or any other
 //     error): RetryDelay doubling per delivery up to MaxRetryDelay;
-//   - "-NAK" without delay when Process returned tfc.ErrReceiverShutdown, and the
+//   - "-NAK" without delay when Process returned tfc.ErrReceiverClosed, and the
 //     worker stops pulling: another worker takes the job at once.
 //
 // A job delivered again past GiveUpAfter is terminated with an error log. A worker

@@ -17,9 +17,9 @@ import (
 // serveCheck serves check behind a tfc.Receiver on a loopback server, as in
 // production, and returns its URL. It is the one place that knows the receiver's
 // options.
-func serveCheck(t *testing.T, check tfc.CheckFunc, hmacKey tfc.Secret, log *slog.Logger) string {
+func serveCheck(t *testing.T, hcp *tfctest.Server, check tfc.CheckFunc, hmacKey tfc.Secret, log *slog.Logger) string {
 	t.Helper()
-	opts := []tfc.ReceiverOption{tfc.WithHMACKeys(hmacKey)}
+	opts := append(hcp.ReceiverOptions(), tfc.WithHMACKeys(hmacKey))
 	if log != nil {
 		opts = append(opts, tfc.WithReceiverLogger(log))
 	}
@@ -82,7 +82,7 @@ func TestPolicyRoundTrip(t *testing.T) {
 	hcp := tfctest.NewServer()
 	defer hcp.Close()
 	const key = tfc.Secret("test-hmac-key")
-	ws := attachPolicies(t, hcp, serveCheck(t, policies.Check, key, nil), key, tfc.StagePrePlan, tfc.StagePostPlan)
+	ws := attachPolicies(t, hcp, serveCheck(t, hcp, policies.Check, key, nil), key, tfc.StagePrePlan, tfc.StagePostPlan)
 
 	run := runPlan(t, hcp, ws, "testdata/plans/violations.json")
 	stages := run.TaskStages()
@@ -149,7 +149,7 @@ deny contains msg if {
 	hcp := tfctest.NewServer()
 	defer hcp.Close()
 	const key = tfc.Secret("test-hmac-key")
-	ws := attachPolicies(t, hcp, serveCheck(t, policies.Check, key, log), key, tfc.StagePostPlan)
+	ws := attachPolicies(t, hcp, serveCheck(t, hcp, policies.Check, key, log), key, tfc.StagePostPlan)
 
 	run := runPlan(t, hcp, ws, "testdata/plans/violations.json") // two before.name values: a conflict
 	result := run.TaskStages()[0].TaskResults[0]

@@ -28,7 +28,8 @@ func Example() {
 		}
 		return tfc.Passed(fmt.Sprintf("%d change(s), within the limit.", len(plan.ResourceChanges))), nil
 	}
-	receiver, err := tfc.NewReceiver(check, tfc.WithHMACKeys("hmac-secret"))
+	// ReceiverOptions allows the fake's host and plain http, as a test needs.
+	receiver, err := tfc.NewReceiver(check, append(s.ReceiverOptions(), tfc.WithHMACKeys("hmac-secret"))...)
 	if err != nil {
 		fmt.Println(err)
 		return

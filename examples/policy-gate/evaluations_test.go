@@ -165,7 +165,7 @@ func TestGateWaitsForTheStage(t *testing.T) {
 		case <-ctx.Done():
 			return tfc.TaskResultUpdate{}, ctx.Err()
 		}
-	}, tfc.WithHMACKeys("gate-key"))
+	}, append(s.ReceiverOptions(), tfc.WithHMACKeys("gate-key"))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,13 +52,18 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	defer hcp.Close()
 	say("1. Started an in-memory HCP Terraform at %s (package tfctest).", hcp.URL)
 
-	guardURL, stopGuard, err := startDeletionGuard()
+	hcpHost := strings.TrimPrefix(hcp.URL, "http://")
+	guardURL, stopGuard, err := startDeletionGuard(hcpHost)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, stopGuard()) }()
 	say("2. Started the deletion guard, a run task integration, at %s", guardURL)
 	say("   (tfc.NewReceiver running the check in examples/internal/deletionguard).")
+	say("   For this local run only, it opts in to plain http and to the fake's loopback address:")
+	say("   tfc.InsecureAllowHTTP() and tfc.WithAllowedHosts(%q). By default a receiver", hcpHost)
+	say("   needs https and refuses loopback and private addresses; runtask-server allows")
+	say("   app.terraform.io unless told otherwise.")
 
 	client := hcp.Client()
 	ws := hcp.AddWorkspace("my-org", "networking")
@@ -112,10 +117,15 @@ func run(ctx context.Context, out io.Writer) (err error) {
 // guardKey is the HMAC key the run task signs deliveries with and the guard verifies.
 var guardKey = tfc.Secret(rand.Text())
 
-// startDeletionGuard serves the deletion guard on a loopback port and returns its URL
-// and a function that stops it.
-func startDeletionGuard() (string, func() error, error) {
-	receiver, err := tfc.NewReceiver(deletionguard.Check, tfc.WithHMACKeys(guardKey))
+// startDeletionGuard serves the deletion guard on a loopback port, accepting
+// deliveries from the fake HCP Terraform at hcpHost, and returns its URL and a function
+// that stops it.
+func startDeletionGuard(hcpHost string) (string, func() error, error) {
+	receiver, err := tfc.NewReceiver(deletionguard.Check,
+		tfc.WithHMACKeys(guardKey),
+		tfc.WithAllowedHosts(hcpHost), // the fake service, on loopback
+		tfc.InsecureAllowHTTP(),       // the fake service speaks plain http
+	)
 	if err != nil {
 		return "", nil, err
 	}

@@ -28,6 +28,7 @@ func TestRoundTrip(t *testing.T) {
 	for _, want := range []string{
 		"1. Started an in-memory HCP Terraform at http://127.0.0.1:",
 		"2. Started the deletion guard, a run task integration, at http://127.0.0.1:",
+		"tfc.InsecureAllowHTTP() and tfc.WithAllowedHosts(\"127.0.0.1:",
 		`3. Created the run task "deletion-guard" (task-`,
 		"it answered 200, so the task was created.",
 		"4. Attached it to workspace my-org/networking (ws-",

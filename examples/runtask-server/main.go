@@ -7,9 +7,13 @@
 //
 // Deliveries are served at /. The HMAC key (the run task's hmac-key) comes from the
 // environment variable RUN_TASK_HMAC_KEY and is required unless -insecure-no-hmac is
-// given. -allowed-host restricts the hosts deliveries may name (for example
-// app.terraform.io). On SIGINT or SIGTERM it stops accepting and finishes what is in
-// flight.
+// given. -allowed-host is the comma-separated list of service hosts deliveries may
+// name (default app.terraform.io; a Terraform Enterprise user names their host, with
+// :port if needed). Service URLs must be https unless -allow-http is given, for local
+// testing against a fake service. On SIGINT or SIGTERM it stops accepting and finishes
+// what is in flight, for at most 30 seconds.
+//
+// Build it with `cd examples/runtask-server && go build .`.
 package main
 
 import (
@@ -46,9 +50,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	fs.SetOutput(logOut)
 	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on")
 	insecure := fs.Bool("insecure-no-hmac", false, "accept unsigned deliveries (local testing only)")
-	allowed := fs.String("allowed-host", "", "comma-separated `hosts` deliveries may name, e.g. app.terraform.io")
+	allowed := fs.String("allowed-host", "app.terraform.io", "comma-separated service `hosts` deliveries may name (your Terraform Enterprise host, with :port if needed)")
+	allowHTTP := fs.Bool("allow-http", false, "accept plain-http service URLs (local testing against a fake service only)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var hosts []string
+	for _, h := range strings.Split(*allowed, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) == 0 {
+		return errors.New("-allowed-host names no host")
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, nil))
 
@@ -61,8 +75,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	default:
 		return errors.New("RUN_TASK_HMAC_KEY is not set (or pass -insecure-no-hmac for local testing)")
 	}
-	if *allowed != "" {
-		opts = append(opts, tfc.WithAllowedHosts(strings.Split(*allowed, ",")...))
+	opts = append(opts, tfc.WithAllowedHosts(hosts...))
+	if *allowHTTP {
+		opts = append(opts, tfc.InsecureAllowHTTP())
 	}
 	receiver, err := tfc.NewReceiver(deletionguard.Check, opts...)
 	if err != nil {

@@ -28,7 +28,8 @@ func TestCheckFailsDeletingPlans(t *testing.T) {
 	hcp := tfctest.NewServer() // an in-memory HCP Terraform
 	defer hcp.Close()
 
-	receiver, err := tfc.NewReceiver(check, tfc.WithHMACKeys("test-key"))
+	// The fake's host on the allow-list, plain http allowed: for tests only.
+	receiver, err := tfc.NewReceiver(check, append(hcp.ReceiverOptions(), tfc.WithHMACKeys("test-key"))...)
 	if err != nil {
 		t.Fatal(err)
 	}

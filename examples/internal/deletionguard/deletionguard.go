@@ -40,7 +40,7 @@ func Analyze(plan *tfjson.Plan) Summary {
 
 // Check is the deletion guard as a tfc.CheckFunc.
 func Check(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
-	if !d.Request.Stage.HasPlan() {
+	if !d.HasPlan() { // pre_plan; a 2021-style delivery has no stage but a plan
 		return tfc.Passed(fmt.Sprintf("No plan yet at %s: nothing to check.", d.Request.Stage)), nil
 	}
 	if err := d.Progress(ctx, "Reading the plan."); err != nil {

@@ -1,0 +1,362 @@
+package tfc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// The life of one accepted delivery, the same for the in-process path (admission.go)
+// and for Process on a worker: it begins when the delivery is accepted (heartbeats
+// start, its deadline counts from its receipt), its check runs once it has a slot, and
+// it ends with exactly one final callback.
+
+// newDelivery begins the life of a delivery received at receivedAt (a time in the
+// future counts as now): its context ends at the check deadline or with parent. Its
+// heartbeats start with it; if it is not accepted, the caller discards it.
+func (r *Receiver) newDelivery(parent context.Context, rt *RunTaskRequest, receivedAt time.Time, log *slog.Logger) *Delivery {
+	if now := r.now(); receivedAt.IsZero() || receivedAt.After(now) {
+		receivedAt = now
+	}
+	ctx, cancel := context.WithCancelCause(parent)
+	ctx, stopDeadline := context.WithDeadlineCause(ctx, receivedAt.Add(r.checkTimeout), errCheckDeadline)
+	d := &Delivery{
+		Request:      rt,
+		receiver:     r,
+		log:          log,
+		ctx:          ctx,
+		cancel:       cancel,
+		stopDeadline: stopDeadline,
+		receivedAt:   receivedAt,
+	}
+	d.beats = d.startHeartbeats(r.heartbeat)
+	return d
+}
+
+// discard undoes newDelivery for a delivery that was not accepted.
+func (d *Delivery) discard() {
+	d.finish()
+	d.stopDeadline()
+	d.cancel(nil)
+}
+
+// runDelivery runs the check of d, unless its context ended while it waited, passes
+// its check slot on (if it holds one) once the check has returned, and reports the
+// final result. It returns what Process returns for the final callback.
+func (r *Receiver) runDelivery(d *Delivery, holdsSlot bool) error {
+	var checkReturned <-chan struct{} = closedChan
+	var update TaskResultUpdate
+	send := true
+	// The receiver's own context is asked too: while Shutdown's cancellation spreads
+	// through the deliveries, this one's may not have been reached yet.
+	if d.ctx.Err() != nil || r.ctx.Err() != nil {
+		update, send = r.unstarted(d)
+	} else {
+		update, checkReturned = r.runCheck(d)
+	}
+	d.finish()
+	if holdsSlot {
+		r.handOn(d.Request.TaskResultID, checkReturned)
+	}
+	var err error
+	if send {
+		err = r.sendFinal(d, update)
+	}
+	d.end()
+	return err
+}
+
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// unstarted is the final result of a delivery whose context ended before its check
+// could start, and whether to send it: not when the service already has a final
+// result or no longer takes the token.
+func (r *Receiver) unstarted(d *Delivery) (TaskResultUpdate, bool) {
+	cause := context.Cause(d.ctx)
+	if cause == nil {
+		cause = context.Cause(r.ctx)
+	}
+	d.log.Warn("tfc: run task check not started", slog.String("cause", cause.Error()))
+	switch {
+	case errors.Is(cause, errCheckDeadline):
+		return Failed(fmt.Sprintf("The check could not start within %v of the request.", r.checkTimeout)), true
+	case errors.Is(cause, ErrReceiverClosed):
+		return Failed("The run task service shut down before the check started. Re-run to check again."), true
+	case errors.Is(cause, errAlreadyFinal), errors.Is(cause, errTokenRejected):
+		return TaskResultUpdate{}, false
+	}
+	return Failed("The check was stopped before it started."), true
+}
+
+// checkOutcome is what the check's goroutine reports.
+type checkOutcome struct {
+	update   TaskResultUpdate
+	err      error
+	panicked any
+	stack    []byte
+}
+
+// runCheck runs the check and turns whatever happens into a final update. It returns
+// at the check's return or when the delivery's context ends, whichever comes first,
+// with a channel closed when the check's goroutine has returned.
+func (r *Receiver) runCheck(d *Delivery) (TaskResultUpdate, <-chan struct{}) {
+	log := d.log
+	start := r.now()
+	d.mu.Lock()
+	d.started = true
+	d.mu.Unlock()
+	outcome := make(chan checkOutcome, 1) // buffered: a check that outlives its deadline can still finish
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		ok := false
+		defer func() {
+			if ok {
+				return
+			}
+			if v := recover(); v != nil {
+				outcome <- checkOutcome{panicked: v, stack: debug.Stack()}
+				return
+			}
+			// Neither a return nor a panic: runtime.Goexit, as t.FailNow calls.
+			outcome <- checkOutcome{err: errCheckExited}
+		}()
+		u, err := r.check(d.ctx, d)
+		ok = true
+		outcome <- checkOutcome{update: u, err: err}
+	}()
+	var o checkOutcome
+	select {
+	case o = <-outcome:
+	case <-d.ctx.Done():
+		cause := context.Cause(d.ctx)
+		log.Warn("tfc: run task check ended before it returned", slog.String("cause", cause.Error()))
+		switch {
+		case errors.Is(cause, errCheckDeadline):
+			return Failed(fmt.Sprintf("The check did not finish within %v.", r.checkTimeout)), returned
+		case errors.Is(cause, ErrReceiverClosed):
+			return Failed("The run task service shut down before the check finished. Re-run to check again."), returned
+		default:
+			return Failed("The check was stopped before it finished."), returned
+		}
+	}
+	elapsed := slog.Duration("duration", r.now().Sub(start))
+	switch {
+	case o.panicked != nil:
+		log.Error("tfc: run task check panicked", slog.String("panic", fmt.Sprint(o.panicked)), slog.String("stack", string(o.stack)), elapsed)
+		return Failed("The check failed with an internal error."), returned
+	case o.err != nil:
+		log.Error("tfc: run task check returned an error", slog.String("error", o.err.Error()), elapsed)
+		return Failed("The check failed with an internal error."), returned
+	case o.update.Status != TaskResultPassed && o.update.Status != TaskResultFailed:
+		log.Error("tfc: run task check returned a result that is neither passed nor failed", slog.String("status", string(o.update.Status)))
+		return Failed("The check returned an invalid result."), returned
+	}
+	log.Info("tfc: run task check finished", slog.String("status", string(o.update.Status)), elapsed)
+	return o.update, returned
+}
+
+// detailsRefusedNote ends the message of a final result sent in its plain form.
+const detailsRefusedNote = "The details of this result could not be attached: the service refused them."
+
+// sendFinal reports the final update, with its own deadline (the check's may be over)
+// that Shutdown can cut short. The update is made sendable first (see
+// TaskResultUpdate.Sendable), and if the service still refuses it (422), it is sent
+// once more in its plain form, status and message, so that a detail never costs the
+// result. A 409 (the service has a final result already) counts as reported.
+func (r *Receiver) sendFinal(d *Delivery, update TaskResultUpdate) error {
+	ctx, cancel := context.WithTimeout(r.finalsCtx, r.finalTimeout)
+	defer cancel()
+	log := d.log
+	if !d.Request.Capabilities.Outcomes {
+		update.Outcomes = nil
+	}
+	if update.Validate() != nil {
+		log.Warn("tfc: run task result adjusted to the service's limits before sending")
+		update = update.Sendable()
+	}
+	err := d.callback(ctx, update)
+	if errors.Is(err, ErrUnprocessable) && (update.URL != "" || len(update.Outcomes) > 0) {
+		log.Warn("tfc: the service refused the run task result (422); sending its status and message alone")
+		update = TaskResultUpdate{Status: update.Status, Message: withNotes(update.Message, []string{detailsRefusedNote})}
+		err = d.callback(ctx, update)
+	}
+	switch {
+	case err == nil:
+		log.Info("tfc: run task result reported", slog.String("status", string(update.Status)))
+		return nil
+	case errors.Is(err, ErrConflict):
+		log.Info("tfc: run task result was already final at the service", slog.String("status", string(update.Status)))
+		return nil
+	}
+	log.Error("tfc: run task result could not be reported", slog.String("error", err.Error()))
+	return fmt.Errorf("%w: %w", ErrResultNotReported, err)
+}
+
+// maxHeartbeatsAtOnce bounds the heartbeat callbacks in flight across deliveries, so
+// that a queue of thousands does not open thousands of connections at once.
+const maxHeartbeatsAtOnce = 64
+
+// heartbeats send "running" every interval for one delivery, from its acceptance
+// until its final result, on a timer rather than a goroutine of their own.
+type heartbeats struct {
+	d        *Delivery
+	interval time.Duration
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+	cancel  context.CancelFunc // of the heartbeat in flight
+	beating chan struct{}      // closed when the heartbeat in flight ends
+}
+
+func (d *Delivery) startHeartbeats(interval time.Duration) *heartbeats {
+	if interval <= 0 {
+		return nil
+	}
+	h := &heartbeats{d: d, interval: interval}
+	h.mu.Lock()
+	h.timer = time.AfterFunc(interval, h.beat)
+	h.mu.Unlock()
+	return h
+}
+
+func (h *heartbeats) beat() {
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(h.d.ctx)
+	done := make(chan struct{})
+	h.cancel, h.beating = cancel, done
+	h.mu.Unlock()
+
+	beats := h.d.receiver.beats
+	select {
+	case beats <- struct{}{}:
+		if err := h.d.Progress(ctx, ""); err != nil && ctx.Err() == nil {
+			h.d.log.Warn("tfc: run task heartbeat failed", slog.String("error", err.Error()))
+		}
+		<-beats
+	case <-ctx.Done():
+	}
+	cancel()
+
+	h.mu.Lock()
+	h.cancel, h.beating = nil, nil
+	close(done)
+	if !h.stopped {
+		h.timer.Reset(h.interval)
+	}
+	h.mu.Unlock()
+}
+
+// stop ends the heartbeats, cancelling one in flight (with its retries) and waiting
+// for it, so that the final callback is always last and never waits on a heartbeat's
+// backoff.
+func (h *heartbeats) stop() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.stopped = true
+	h.timer.Stop()
+	if h.cancel != nil {
+		h.cancel()
+	}
+	done := h.beating
+	h.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// finish stops the heartbeats and marks the delivery as reported: later Progress
+// calls fail.
+func (d *Delivery) finish() {
+	d.beats.stop()
+	d.mu.Lock()
+	d.done = true
+	d.mu.Unlock()
+}
+
+// end closes the life of a delivery after its final callback: its rate window and
+// context go, its duplicate window starts, and Shutdown stops counting it.
+func (d *Delivery) end() {
+	r := d.receiver
+	d.giveBackWindow()
+	d.stopDeadline()
+	d.cancel(ErrDeliveryFinished)
+	if d.tracked {
+		r.finished(d.Request.TaskResultID)
+		if r.afterEnd != nil {
+			r.afterEnd(d.Request.TaskResultID)
+		}
+	}
+	r.lives.Done()
+}
+
+// Process runs a job taken off a queue (see WithExecutor) with every guarantee of the
+// in-process path: it verifies the signature and the URLs again, decodes the request,
+// waits for a check slot (WithMaxInFlight counts Process calls too), runs the check
+// with heartbeats and a deadline counted from job.ReceivedAt, and reports exactly one
+// final result. It blocks until the final callback is done; a check that overruns and
+// ignores its context keeps its slot, not the caller, after that.
+//
+// It returns nil when the final result was reported, or the service had one already
+// (409), or the job is the service's verification request. Otherwise it returns an
+// error, and the queue decides whether to deliver the job again:
+//
+//   - ErrJobRefused: a job it must not act on (a bad signature or body, or URLs not
+//     allowed); nothing was called back, and running it again cannot help;
+//   - ErrReceiverClosed, or ctx's error: the receiver was shut down, or ctx ended,
+//     before the check started; nothing was called back;
+//   - ErrResultNotReported: the check ran, but its final callback did not land (see
+//     ErrResultNotReported for which causes a retry may fix).
+//
+// Cancelling ctx while the check runs ends the check, which is then reported failed.
+func (r *Receiver) Process(ctx context.Context, job Job) error {
+	rt, status, reason := r.accept(job.Body, job.Signature)
+	if status != 0 {
+		return fmt.Errorf("%w: %s", ErrJobRefused, reason)
+	}
+	if rt.IsVerification() {
+		return nil
+	}
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return ErrReceiverClosed
+	}
+	r.lives.Add(1)
+	r.mu.Unlock()
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		r.lives.Done()
+		return ctx.Err()
+	case <-r.ctx.Done():
+		r.lives.Done()
+		return ErrReceiverClosed
+	}
+	log := r.logger.With(deliveryAttrs(rt)...)
+	if now := r.now(); job.ReceivedAt.After(now) {
+		log.Warn("tfc: run task job received in the future; its deadline counts from now", slog.Duration("ahead_by", job.ReceivedAt.Sub(now)))
+	}
+	parent, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	shard := r.parentContext(rt.TaskResultID)
+	stop := context.AfterFunc(shard, func() { cancel(context.Cause(shard)) })
+	defer stop()
+	d := r.newDelivery(parent, rt, job.ReceivedAt, log)
+	return r.runDelivery(d, true)
+}
