@@ -21,6 +21,9 @@ type Queue struct {
 	cfg  Config
 	log  *slog.Logger
 	srv  *server.Server // the embedded server; nil with Config.URL
+	// openedAt is when the embedded store was opened: a job stored before it was
+	// stored by an earlier process, which may have run it (see Worker.start).
+	openedAt time.Time
 	lock *dirLock       // the embedded server's state directory
 	nc   *nats.Conn     // publishes jobs and answers Ready
 	js   jetstream.JetStream
@@ -63,6 +66,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 	q := &Queue{cfg: cfg, log: cfg.Logger, workers: make(map[*Worker]struct{})}
 	if cfg.URL == "" {
+		q.openedAt = time.Now()
 		if q.srv, q.lock, err = startEmbedded(ctx, cfg); err != nil {
 			return nil, err
 		}

@@ -69,9 +69,10 @@ const pollTimeout = 5 * time.Second
 //     time) or tfc.ErrReceiverClosed (and then the worker stops pulling): another
 //     worker takes the job at once.
 //
-// Each job is given to Process with tfc.Job.Attempt set to JetStream's delivery count,
-// so that a job delivered again first asks the service whether its result is still
-// open (a "running" update; 409 means an earlier run reported it, and the job is
+// Each job is given to Process with tfc.Job.Attempt set to JetStream's delivery count
+// (at least 2 for a job an embedded queue held before this process opened it, since a
+// crash can lose the count), so that a job delivered again first asks the service
+// whether its result is still open (a "running" update; 409 means an earlier run reported it, and the job is
 // acknowledged without running the check again). A job delivered again past
 // GiveUpAfter is terminated with an error log. A worker that dies stops sending
 // "+WPI", and JetStream delivers its jobs to other workers within Config.AckWait;
@@ -285,7 +286,7 @@ func (w *Worker) start(msg jetstream.Msg) bool {
 		log.Warn("natsqueue: job delivered again while it runs here; progress reports were late")
 		return false
 	}
-	job.Attempt = int(meta.NumDelivered)
+	job.Attempt = w.q.attempt(meta)
 	a := &activeJob{job: job, meta: meta, log: log}
 	a.ctx, a.handBack = context.WithCancelCause(context.Background())
 	a.msg.Store(&msg)
@@ -293,6 +294,20 @@ func (w *Worker) start(msg jetstream.Msg) bool {
 	w.mu.Unlock()
 	go w.run(a)
 	return true
+}
+
+// attempt is the job's tfc.Job.Attempt: JetStream's delivery count, and at least 2
+// for a job the embedded store held before this process opened it. The process that
+// stored it may have run it and reported its result, and the consumer's delivery
+// count, which the server writes to disk from time to time rather than at every
+// delivery, may not have survived that process's crash; a job it never ran costs one
+// "running" update more.
+func (q *Queue) attempt(meta *jetstream.MsgMetadata) int {
+	n := int(meta.NumDelivered)
+	if n < 2 && q.srv != nil && meta.Timestamp.Before(q.openedAt) {
+		return 2
+	}
+	return n
 }
 
 // reportProgress tells JetStream every AckWait/3 that the jobs running here are in
