@@ -21,12 +21,12 @@ type Queue struct {
 	cfg  Config
 	log  *slog.Logger
 	srv  *server.Server // the embedded server; nil with Config.URL
-	// openedAt is when the embedded store was opened: a job stored before it was
-	// stored by an earlier process, which may have run it (see Worker.start).
-	openedAt time.Time
 	lock *dirLock       // the embedded server's state directory
 	nc   *nats.Conn     // publishes jobs and answers Ready
 	js   jetstream.JetStream
+	// openedAt is when the embedded store was opened: a job stored before then was
+	// stored by an earlier process, which may have run it (see Queue.attempt).
+	openedAt time.Time
 
 	mu      sync.Mutex
 	closed  bool
