@@ -329,6 +329,7 @@ func TestBlackBoxSIGKILLAfterAck(t *testing.T) {
 		return acknowledged(hcp) == n && readingPlan(hcp) == n && hold.Waiting() > 0
 	})
 	first.kill()
+	killedAt := time.Now()
 	for _, cb := range hcp.Callbacks() {
 		if cb.Status != tfc.TaskResultRunning {
 			t.Fatalf("a final result before the kill: %+v", cb)
@@ -344,6 +345,7 @@ func TestBlackBoxSIGKILLAfterAck(t *testing.T) {
 			t.Fatalf("run %d: %v\n%.3000s", i, err, second.log())
 		}
 	}
+	finishedIn := time.Since(killedAt)
 	if err := second.stop(); err != nil {
 		t.Errorf("runtask-server exit: %v", err)
 	}
@@ -371,7 +373,8 @@ func TestBlackBoxSIGKILLAfterAck(t *testing.T) {
 			t.Errorf("run %d: %d accepted finals, resumed %t; want exactly one, resumed", i, accepted[result.ID], resumed[result.ID])
 		}
 	}
-	t.Logf("%d task results, %d accepted finals, %d finals answered 409", n, len(accepted), conflicts)
+	t.Logf("%d task results, %d accepted finals, %d finals answered 409; all finished %v after the SIGKILL",
+		n, len(accepted), conflicts, finishedIn.Round(time.Millisecond))
 }
 
 // acknowledged counts the run deliveries the server answered 200.
