@@ -70,6 +70,18 @@ func submit(t testing.TB, q *Queue, jobs ...tfc.Job) {
 	}
 }
 
+// killMidCheck submits a job, lets a worker with r start its check (r's check must be
+// g.check), and kills the worker; it returns the job.
+func killMidCheck(t testing.TB, svc *fakeService, q *Queue, r *tfc.Receiver, g *gate) tfc.Job {
+	t.Helper()
+	dying := startWorker(t, q, r, WorkerOptions{})
+	job := svc.newJob()
+	submit(t, q, job)
+	waitStarted(t, g)
+	dying.kill()
+	return job
+}
+
 func waitStarted(t testing.TB, g *gate) string {
 	t.Helper()
 	select {
@@ -186,11 +198,7 @@ func TestWorkerKilledMidCheck(t *testing.T) {
 	svc := newFakeService(t)
 	q := openEmbedded(t)
 	g := newGate()
-	dying := startWorker(t, q, newReceiver(t, svc, g.check), WorkerOptions{})
-	job := svc.newJob()
-	submit(t, q, job)
-	waitStarted(t, g)
-	dying.kill()
+	job := killMidCheck(t, svc, q, newReceiver(t, svc, g.check), g)
 	killedAt := time.Now()
 
 	var runs atomic.Int64
@@ -220,11 +228,7 @@ func TestRedeliveredPastDeadlineFailsAtOnce(t *testing.T) {
 	g := newGate()
 	// The dying worker's process cannot reach the service: it reports nothing.
 	dyingReceiver := newReceiverWithClient(t, svc.host(), deadTransport{}, g.check, tfc.WithCheckTimeout(checkTimeout))
-	dying := startWorker(t, q, dyingReceiver, WorkerOptions{})
-	job := svc.newJob()
-	submit(t, q, job)
-	waitStarted(t, g)
-	dying.kill()
+	job := killMidCheck(t, svc, q, dyingReceiver, g)
 
 	var runs atomic.Int64
 	check := counting(&runs)
@@ -370,11 +374,7 @@ func TestRedeliveryAfterReportedFinalIsNotRunAgain(t *testing.T) {
 	svc := newFakeService(t)
 	q := openEmbedded(t)
 	g := newGate()
-	dying := startWorker(t, q, newReceiver(t, svc, g.check), WorkerOptions{})
-	job := svc.newJob()
-	submit(t, q, job)
-	waitStarted(t, g)
-	dying.kill() // its acknowledgement will not reach JetStream
+	job := killMidCheck(t, svc, q, newReceiver(t, svc, g.check), g) // its acknowledgement will not reach JetStream
 	close(g.open)
 	svc.waitFinal(t, job.TaskResultID)
 
@@ -396,11 +396,7 @@ func TestRedeliveryWithExpiredTokenIsTerminated(t *testing.T) {
 	svc := newFakeService(t)
 	q := openEmbedded(t)
 	g := newGate()
-	dying := startWorker(t, q, newReceiver(t, svc, g.check), WorkerOptions{})
-	job := svc.newJob()
-	submit(t, q, job)
-	waitStarted(t, g)
-	dying.kill()
+	job := killMidCheck(t, svc, q, newReceiver(t, svc, g.check), g)
 	svc.mu.Lock()
 	svc.results[job.TaskResultID].token = "expired" // every call with the job's token is now 401
 	svc.mu.Unlock()

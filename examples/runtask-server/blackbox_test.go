@@ -142,22 +142,8 @@ func TestBlackBoxBurstUnderCallbackFaults(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	client := hcp.Client()
-	ws := hcp.AddWorkspace("acme", "burst")
-	task, err := client.RunTasks.Create(ctx, "acme", tfc.RunTaskCreateOptions{Name: "guard", URL: "http://" + srv.addr + "/", HMACKey: key})
-	if err != nil {
-		t.Fatalf("creating the run task (the verification request): %v\n%s", err, srv.log())
-	}
-	if _, err := client.WorkspaceRunTasks.Create(ctx, ws.ID, tfc.WorkspaceRunTaskCreateOptions{RunTaskID: task.ID, EnforcementLevel: tfc.EnforcementMandatory}); err != nil {
-		t.Fatal(err)
-	}
-	plans := [2][]byte{readTestdata(t, "plan_safe.json"), readTestdata(t, "plan_deletes.json")}
-	runs := make([]*tfctest.Run, n)
-	for i := range runs {
-		if runs[i], err = hcp.StartRun(ws.ID, plans[i%2]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ws := attach(t, hcp, srv.addr, key, srv.log)
+	runs := startRuns(t, hcp, ws, n)
 	for i, run := range runs {
 		if err := run.Wait(ctx); err != nil {
 			t.Fatalf("run %d: %v\n%.3000s", i, err, srv.log())
@@ -306,22 +292,8 @@ func TestBlackBoxSIGKILLAfterAck(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	client := hcp.Client()
-	ws := hcp.AddWorkspace("acme", "crash")
-	task, err := client.RunTasks.Create(ctx, "acme", tfc.RunTaskCreateOptions{Name: "guard", URL: "http://" + first.addr + "/", HMACKey: key})
-	if err != nil {
-		t.Fatalf("creating the run task: %v\n%s", err, first.log())
-	}
-	if _, err := client.WorkspaceRunTasks.Create(ctx, ws.ID, tfc.WorkspaceRunTaskCreateOptions{RunTaskID: task.ID, EnforcementLevel: tfc.EnforcementMandatory}); err != nil {
-		t.Fatal(err)
-	}
-	plans := [2][]byte{readTestdata(t, "plan_safe.json"), readTestdata(t, "plan_deletes.json")}
-	runs := make([]*tfctest.Run, n)
-	for i := range runs {
-		if runs[i], err = hcp.StartRun(ws.ID, plans[i%2]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ws := attach(t, hcp, first.addr, key, first.log)
+	runs := startRuns(t, hcp, ws, n)
 	// Every delivery answered 200, and every check started ("Reading the plan.") and
 	// waiting for its plan: held at the service, or for its turn to download (a
 	// receiver reads a few plans at once).
@@ -375,6 +347,40 @@ func TestBlackBoxSIGKILLAfterAck(t *testing.T) {
 	}
 	t.Logf("%d task results, %d accepted finals, %d finals answered 409; all finished %v after the SIGKILL",
 		n, len(accepted), conflicts, finishedIn.Round(time.Millisecond))
+}
+
+// attach makes a workspace of hcp with the server at addr attached as a mandatory run
+// task, which the service verifies first with a signed request; logs are the server's,
+// shown if that fails.
+func attach(t *testing.T, hcp *tfctest.Server, addr, key string, logs func() string) tfctest.Workspace {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := hcp.Client()
+	ws := hcp.AddWorkspace("acme", fmt.Sprintf("ws-%d", len(hcp.Deliveries())))
+	task, err := client.RunTasks.Create(ctx, "acme", tfc.RunTaskCreateOptions{Name: ws.Name, URL: "http://" + addr + "/", HMACKey: tfc.Secret(key)})
+	if err != nil {
+		t.Fatalf("creating the run task (the verification request): %v\n%s", err, logs())
+	}
+	if _, err := client.WorkspaceRunTasks.Create(ctx, ws.ID, tfc.WorkspaceRunTaskCreateOptions{RunTaskID: task.ID, EnforcementLevel: tfc.EnforcementMandatory}); err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// startRuns starts n runs of ws, every other one with a plan that deletes resources:
+// run i's task result should be passed for even i, failed for odd i.
+func startRuns(t *testing.T, hcp *tfctest.Server, ws tfctest.Workspace, n int) []*tfctest.Run {
+	t.Helper()
+	plans := [2][]byte{readTestdata(t, "plan_safe.json"), readTestdata(t, "plan_deletes.json")}
+	runs := make([]*tfctest.Run, n)
+	for i := range runs {
+		var err error
+		if runs[i], err = hcp.StartRun(ws.ID, plans[i%2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return runs
 }
 
 // acknowledged counts the run deliveries the server answered 200.

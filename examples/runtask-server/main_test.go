@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -164,21 +163,13 @@ func TestRefusesBeforeOpeningAnything(t *testing.T) {
 	}
 }
 
-// startRun attaches the server at addr to a new workspace of hcp as a mandatory run
-// task and runs a plan through it to the end.
-func startRun(t *testing.T, hcp *tfctest.Server, addr, key string, plans ...[]byte) []*tfc.TaskResult {
+// runPlans attaches the server p to a new workspace of hcp as a mandatory run task and
+// runs each plan through it to the end.
+func runPlans(t *testing.T, hcp *tfctest.Server, p *inProcess, key string, plans ...[]byte) []*tfc.TaskResult {
 	t.Helper()
+	ws := attach(t, hcp, p.addr, key, p.logs.String)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	client := hcp.Client()
-	ws := hcp.AddWorkspace("acme", "ws-"+strconv.Itoa(len(hcp.Deliveries())))
-	task, err := client.RunTasks.Create(ctx, "acme", tfc.RunTaskCreateOptions{Name: ws.Name, URL: "http://" + addr + "/", HMACKey: tfc.Secret(key)})
-	if err != nil {
-		t.Fatalf("creating the run task: %v", err)
-	}
-	if _, err := client.WorkspaceRunTasks.Create(ctx, ws.ID, tfc.WorkspaceRunTaskCreateOptions{RunTaskID: task.ID, EnforcementLevel: tfc.EnforcementMandatory}); err != nil {
-		t.Fatal(err)
-	}
 	var results []*tfc.TaskResult
 	for _, plan := range plans {
 		run, err := hcp.StartRun(ws.ID, plan)
@@ -210,7 +201,7 @@ func TestHealthzAndMetrics(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	results := startRun(t, hcp, p.addr, key, tfctest.SamplePlanSafe(), tfctest.SamplePlanDeletes())
+	results := runPlans(t, hcp, p, key, tfctest.SamplePlanSafe(), tfctest.SamplePlanDeletes())
 	if results[0].Status != tfc.TaskResultPassed || results[1].Status != tfc.TaskResultFailed {
 		t.Fatalf("results %s, %s", results[0].Status, results[1].Status)
 	}
@@ -269,7 +260,7 @@ func TestPolicyFlag(t *testing.T) {
 		}
 		return b
 	}
-	results := startRun(t, hcp, p.addr, key, read("violations.json"), read("clean.json"))
+	results := runPlans(t, hcp, p, key, read("violations.json"), read("clean.json"))
 	bad, clean := results[0], results[1]
 	const wantMessage = "2 errors, 1 warning: aws_db_instance.main would be destroyed; module.web.aws_instance.app[0] uses m5.4xlarge; " +
 		"module.web.aws_instance.app[0] has no owner tag. Plan: 5 to add, 1 to change, 2 to destroy."
@@ -302,7 +293,7 @@ func TestNATSFlag(t *testing.T) {
 	if code, _ := p.get(t, "/healthz"); code != 200 {
 		t.Errorf("/healthz with NATS up: %d", code)
 	}
-	if results := startRun(t, hcp, p.addr, key, tfctest.SamplePlanSafe()); results[0].Status != tfc.TaskResultPassed {
+	if results := runPlans(t, hcp, p, key, tfctest.SamplePlanSafe()); results[0].Status != tfc.TaskResultPassed {
 		t.Errorf("result %s %q", results[0].Status, results[0].Message)
 	}
 	if !strings.Contains(p.logs.String(), "queue=\"natsqueue.Queue(stream TFC_RUN_TASK_JOBS on nats://") {
