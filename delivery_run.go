@@ -490,7 +490,7 @@ func (d *Delivery) resume(attempt int) {
 	}
 	d.log.Info("tfc: run task job delivered again; asking the service whether its result is still open", slog.Int("attempt", attempt))
 	err := d.progress(d.ctx, resumeMessage, false)
-	if err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrUnauthorized) {
+	if err != nil && d.ctx.Err() == nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrUnauthorized) {
 		d.log.Warn("tfc: the resume update failed; running the check", slog.String("error", err.Error()))
 	}
 }
