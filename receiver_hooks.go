@@ -50,7 +50,8 @@ type ReceiverHooks struct {
 	// FinalReported is called once per final result a delivery sent, with how it ended:
 	// accepted, already final at the service (409: another attempt's result landed
 	// first, which counts as reported), or not reported (the service kept refusing it,
-	// or could not be reached, within the final callback timeout).
+	// or could not be reached, within the final callback timeout). A final result cut
+	// short by a hand-back (ErrHandBack) is not counted: its job runs again.
 	FinalReported func(FinalReport)
 }
 
