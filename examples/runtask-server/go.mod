@@ -8,6 +8,7 @@ require (
 	github.com/tfkit/tfc v0.0.0
 	github.com/tfkit/tfc/natsqueue v0.0.0
 	github.com/tfkit/tfc/regocheck v0.0.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (

@@ -14,10 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/tfkit/tfc"
 	"github.com/tfkit/tfc/natsqueue/natsqueuetest"
 	"github.com/tfkit/tfc/tfctest"
 )
+
+// TestMain fails the tests when a goroutine outlives them: run must leave nothing
+// behind when it returns (the embedded NATS server, the worker, the HTTP server).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // These tests call run in this process, as main does.
 
