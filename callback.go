@@ -144,12 +144,13 @@ func redactedURL(raw string) string {
 // when the result is already final; each is an *APIError (ErrUnauthorized,
 // ErrUnprocessable, ErrConflict).
 func (s *TaskResultsService) Callback(ctx context.Context, to CallbackTarget, update TaskResultUpdate) error {
-	return s.callback(ctx, to, update, nil)
+	return s.callback(ctx, to, update, nil, nil)
 }
 
 // callback is Callback with a limiter of the call's own, the window of a receiver's
-// delivery (nil for none).
-func (s *TaskResultsService) callback(ctx context.Context, to CallbackTarget, update TaskResultUpdate, limiter Limiter) error {
+// delivery (nil for none), and a function told the outcome of each attempt (nil for
+// none).
+func (s *TaskResultsService) callback(ctx context.Context, to CallbackTarget, update TaskResultUpdate, limiter Limiter, attempt func(*http.Response, error)) error {
 	if to.URL == "" {
 		return invalidArg("task_result_callback_url", "must not be empty")
 	}
@@ -162,7 +163,7 @@ func (s *TaskResultsService) callback(ctx context.Context, to CallbackTarget, up
 	if err := update.Validate(); err != nil {
 		return err
 	}
-	c := call{method: http.MethodPatch, url: to.URL, urlName: "task_result_callback_url", token: to.AccessToken, body: update.body(), limiter: limiter}
+	c := call{method: http.MethodPatch, url: to.URL, urlName: "task_result_callback_url", token: to.AccessToken, body: update.body(), limiter: limiter, attempt: attempt}
 	return s.client.do(ctx, c, nil)
 }
 

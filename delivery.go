@@ -26,6 +26,7 @@ type Delivery struct {
 	log          *slog.Logger
 	ctx          context.Context // ends at the deadline, on shutdown, or when the service says final
 	cancel       context.CancelCauseFunc
+	caller       context.Context // Process's (nil in process): a hand-back (ErrHandBack) ends it
 	stopDeadline context.CancelFunc
 	receivedAt   time.Time
 	weight       int64 // bytes held against the pending bound while it waits
@@ -64,15 +65,23 @@ func (d *Delivery) HasPlan() bool { return d.Request.PlanJSONAPIURL != "" }
 //
 // PATCH task_result_callback_url with status "running".
 func (d *Delivery) Progress(ctx context.Context, message string) error {
+	return d.progress(ctx, message, true)
+}
+
+// progress is Progress; a message not kept is sent once, and heartbeats go on
+// repeating the one before.
+func (d *Delivery) progress(ctx context.Context, message string, keep bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.done {
 		return ErrDeliveryFinished
 	}
-	if message != "" {
-		d.message = message
+	msg := message
+	if msg == "" {
+		msg = d.message
+	} else if keep {
+		d.message = msg
 	}
-	msg := d.message
 	switch {
 	case msg != "":
 	case d.started:
@@ -85,7 +94,7 @@ func (d *Delivery) Progress(ctx context.Context, message string) error {
 	case errors.Is(err, ErrConflict):
 		d.cancel(errAlreadyFinal)
 	case errors.Is(err, ErrUnauthorized):
-		d.cancel(errTokenRejected)
+		d.cancel(fmt.Errorf("%w: %w", errTokenRejected, err))
 	}
 	return err
 }
@@ -244,7 +253,11 @@ func (d *Delivery) callback(ctx context.Context, u TaskResultUpdate) error {
 }
 
 func (d *Delivery) callbackLocked(ctx context.Context, u TaskResultUpdate) error {
-	return d.receiver.client.TaskResults.callback(ctx, d.Request.CallbackTarget(), u, d.rateWindow())
+	kind := CallbackFinal
+	if u.Status == TaskResultRunning {
+		kind = CallbackProgress
+	}
+	return d.receiver.client.TaskResults.callback(ctx, d.Request.CallbackTarget(), u, d.rateWindow(), d.receiver.attemptObserver(kind))
 }
 
 // rateWindow returns the window of the delivery's access token, which it takes from

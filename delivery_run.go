@@ -46,17 +46,17 @@ func (d *Delivery) discard() {
 
 // runDelivery runs the check of d, unless its context ended while it waited, passes
 // its check slot on (if it holds one) once the check has returned, and reports the
-// final result. It returns what Process returns for the final callback.
+// final result. It returns what Process returns.
 func (r *Receiver) runDelivery(d *Delivery, holdsSlot bool) error {
 	var checkReturned <-chan struct{} = closedChan
 	var update TaskResultUpdate
-	send := true
+	var send bool
 	// The receiver's own context is asked too: while Shutdown's cancellation spreads
 	// through the deliveries, this one's may not have been reached yet.
 	if d.ctx.Err() != nil || r.ctx.Err() != nil {
 		update, send = r.unstarted(d)
 	} else {
-		update, checkReturned = r.runCheck(d)
+		update, send, checkReturned = r.runCheck(d)
 	}
 	d.finish()
 	if holdsSlot {
@@ -65,9 +65,53 @@ func (r *Receiver) runDelivery(d *Delivery, holdsSlot bool) error {
 	var err error
 	if send {
 		err = r.sendFinal(d, update)
+	} else {
+		err = unsentError(d.stopCause())
 	}
 	d.end()
 	return err
+}
+
+// errShutdownHandBack is the cause Process calls end with when Shutdown gives up on a
+// receiver built WithHandBackOnShutdown.
+var errShutdownHandBack = fmt.Errorf("%w: %w", ErrHandBack, ErrReceiverClosed)
+
+// stopCause is why d's context ended, or, while Shutdown's cancellation spreads and has
+// not reached d yet, why the receiver's did (as it will reach d).
+func (d *Delivery) stopCause() error {
+	if cause := context.Cause(d.ctx); cause != nil {
+		return cause
+	}
+	cause := context.Cause(d.receiver.ctx)
+	if cause != nil && d.caller != nil && d.receiver.handBackOnShutdown {
+		return errShutdownHandBack
+	}
+	return cause
+}
+
+// handedBack returns the cause a Process call was handed back with (ErrHandBack), or
+// nil.
+func (d *Delivery) handedBack() error {
+	if d.caller == nil {
+		return nil
+	}
+	if cause := context.Cause(d.caller); errors.Is(cause, ErrHandBack) {
+		return cause
+	}
+	return nil
+}
+
+// unsentError is what Process returns for a delivery that ended without sending a
+// final result, by why: the hand-back itself, ErrJobRefused when the service no longer
+// takes the token, nil when it has a final result already.
+func unsentError(cause error) error {
+	switch {
+	case errors.Is(cause, ErrHandBack):
+		return cause
+	case errors.Is(cause, errTokenRejected):
+		return fmt.Errorf("%w: %w", ErrJobRefused, cause)
+	}
+	return nil
 }
 
 var closedChan = func() chan struct{} {
@@ -78,11 +122,16 @@ var closedChan = func() chan struct{} {
 
 // unstarted is the final result of a delivery whose context ended before its check
 // could start, and whether to send it: not when the service already has a final
-// result or no longer takes the token.
+// result or no longer takes the token, nor when the job was handed back.
 func (r *Receiver) unstarted(d *Delivery) (TaskResultUpdate, bool) {
-	cause := context.Cause(d.ctx)
-	if cause == nil {
-		cause = context.Cause(r.ctx)
+	cause := d.stopCause()
+	switch {
+	case errors.Is(cause, ErrHandBack):
+		d.log.Info("tfc: run task job handed back before its check started; nothing reported")
+		return TaskResultUpdate{}, false
+	case errors.Is(cause, errAlreadyFinal):
+		d.log.Info("tfc: run task result already final at the service; the check is not run")
+		return TaskResultUpdate{}, false
 	}
 	d.log.Warn("tfc: run task check not started", slog.String("cause", cause.Error()))
 	switch {
@@ -104,10 +153,11 @@ type checkOutcome struct {
 	stack    []byte
 }
 
-// runCheck runs the check and turns whatever happens into a final update. It returns
-// at the check's return or when the delivery's context ends, whichever comes first,
-// with a channel closed when the check's goroutine has returned.
-func (r *Receiver) runCheck(d *Delivery) (TaskResultUpdate, <-chan struct{}) {
+// runCheck runs the check and turns whatever happens into a final update, and whether
+// to send it (not for a hand-back). It returns at the check's return or when the
+// delivery's context ends, whichever comes first, with a channel closed when the
+// check's goroutine has returned.
+func (r *Receiver) runCheck(d *Delivery) (TaskResultUpdate, bool, <-chan struct{}) {
 	log := d.log
 	start := r.now()
 	d.mu.Lock()
@@ -137,44 +187,69 @@ func (r *Receiver) runCheck(d *Delivery) (TaskResultUpdate, <-chan struct{}) {
 	select {
 	case o = <-outcome:
 	case <-d.ctx.Done():
-		cause := context.Cause(d.ctx)
+		took := r.now().Sub(start)
+		cause := d.stopCause()
+		if errors.Is(cause, errCheckDeadline) {
+			r.countCheck(CheckTimeout, took)
+		} else {
+			r.countCheck(CheckStopped, took)
+		}
+		if errors.Is(cause, ErrHandBack) {
+			log.Info("tfc: run task job handed back while its check ran; nothing reported, the check is abandoned")
+			return TaskResultUpdate{}, false, returned
+		}
 		log.Warn("tfc: run task check ended before it returned", slog.String("cause", cause.Error()))
 		switch {
 		case errors.Is(cause, errCheckDeadline):
-			return Failed(fmt.Sprintf("The check did not finish within %v.", r.checkTimeout)), returned
+			return Failed(fmt.Sprintf("The check did not finish within %v.", r.checkTimeout)), true, returned
 		case errors.Is(cause, ErrReceiverClosed):
-			return Failed("The run task service shut down before the check finished. Re-run to check again."), returned
+			return Failed("The run task service shut down before the check finished. Re-run to check again."), true, returned
 		default:
-			return Failed("The check was stopped before it finished."), returned
+			return Failed("The check was stopped before it finished."), true, returned
 		}
 	}
-	elapsed := slog.Duration("duration", r.now().Sub(start))
+	took := r.now().Sub(start)
+	elapsed := slog.Duration("duration", took)
 	switch {
 	case o.panicked != nil:
 		log.Error("tfc: run task check panicked", slog.String("panic", fmt.Sprint(o.panicked)), slog.String("stack", string(o.stack)), elapsed)
-		return Failed("The check failed with an internal error."), returned
+		r.countCheck(CheckError, took)
+		return Failed("The check failed with an internal error."), true, returned
 	case o.err != nil:
 		log.Error("tfc: run task check returned an error", slog.String("error", o.err.Error()), elapsed)
-		return Failed("The check failed with an internal error."), returned
+		r.countCheck(CheckError, took)
+		return Failed("The check failed with an internal error."), true, returned
 	case o.update.Status != TaskResultPassed && o.update.Status != TaskResultFailed:
 		log.Error("tfc: run task check returned a result that is neither passed nor failed", slog.String("status", string(o.update.Status)))
-		return Failed("The check returned an invalid result."), returned
+		r.countCheck(CheckError, took)
+		return Failed("The check returned an invalid result."), true, returned
 	}
 	log.Info("tfc: run task check finished", slog.String("status", string(o.update.Status)), elapsed)
-	return o.update, returned
+	r.countCheck(CheckResult(o.update.Status), took)
+	return o.update, true, returned
 }
 
 // detailsRefusedNote ends the message of a final result sent in its plain form.
 const detailsRefusedNote = "The details of this result could not be attached: the service refused them."
 
 // sendFinal reports the final update, with its own deadline (the check's may be over)
-// that Shutdown can cut short. The update is made sendable first (see
+// that Shutdown and a hand-back can cut short. The update is made sendable first (see
 // TaskResultUpdate.Sendable), and if the service still refuses it (422), it is sent
 // once more in its plain form, status and message, so that a detail never costs the
 // result. A 409 (the service has a final result already) counts as reported.
 func (r *Receiver) sendFinal(d *Delivery, update TaskResultUpdate) error {
 	ctx, cancel := context.WithTimeout(r.finalsCtx, r.finalTimeout)
 	defer cancel()
+	if d.caller != nil {
+		// A job handed back while its final is on the way: stop sending. The queue
+		// delivers it again, and that run asks the service first (Job.Attempt).
+		stop := context.AfterFunc(d.caller, func() {
+			if d.handedBack() != nil {
+				cancel()
+			}
+		})
+		defer stop()
+	}
 	log := d.log
 	if !d.Request.Capabilities.Outcomes {
 		update.Outcomes = nil
@@ -192,12 +267,19 @@ func (r *Receiver) sendFinal(d *Delivery, update TaskResultUpdate) error {
 	switch {
 	case err == nil:
 		log.Info("tfc: run task result reported", slog.String("status", string(update.Status)))
+		r.countFinal(update.Status, FinalAccepted)
 		return nil
 	case errors.Is(err, ErrConflict):
 		log.Info("tfc: run task result was already final at the service", slog.String("status", string(update.Status)))
+		r.countFinal(update.Status, FinalAlreadyFinal)
 		return nil
 	}
+	if cause := d.handedBack(); cause != nil {
+		log.Info("tfc: run task job handed back while its final result was being sent; the queue delivers it again")
+		return cause
+	}
 	log.Error("tfc: run task result could not be reported", slog.String("error", err.Error()))
+	r.countFinal(update.Status, FinalNotReported)
 	return fmt.Errorf("%w: %w", ErrResultNotReported, err)
 }
 
@@ -312,18 +394,32 @@ func (d *Delivery) end() {
 // final result. It blocks until the final callback is done; a check that overruns and
 // ignores its context keeps its slot, not the caller, after that.
 //
+// A job delivered again (job.Attempt > 1) may have been reported by an earlier run
+// whose acknowledgement was lost, so before anything else Process sends a "running"
+// update ("Resuming the check after an interruption.", PATCH
+// task_result_callback_url): if the service answers 409 (the result is final) the job
+// is done and the check does not run; if it answers 401 (the token expired: the task
+// result is over) the job is refused; otherwise the check runs as on a first attempt,
+// within the original deadline.
+//
 // It returns nil when the final result was reported, or the service had one already
-// (409), or the job is the service's verification request. Otherwise it returns an
-// error, and the queue decides whether to deliver the job again:
+// (409), or the job is the service's verification request: the queue acknowledges the
+// job. Otherwise it returns an error, and the queue decides what to do with the job:
 //
 //   - ErrJobRefused: a job it must not act on (a bad signature or body, or URLs not
-//     allowed); nothing was called back, and running it again cannot help;
-//   - ErrReceiverClosed, or ctx's error: the receiver was shut down, or ctx ended,
-//     before the check started; nothing was called back;
+//     allowed), or whose token the service no longer accepts; running it again cannot
+//     help: drop it;
+//   - ErrHandBack: ctx was cancelled with ErrHandBack as its cause (or Shutdown gave
+//     up on a receiver built WithHandBackOnShutdown; the error then matches
+//     ErrReceiverClosed too); nothing final was sent: deliver it again, at once;
+//   - ErrReceiverClosed, or ctx's cause (context.Cause): the receiver was shut down,
+//     or ctx ended, before the check started; nothing was called back: deliver it
+//     again;
 //   - ErrResultNotReported: the check ran, but its final callback did not land (see
-//     ErrResultNotReported for which causes a retry may fix).
+//     ErrResultNotReported for which causes a retry may fix): deliver it again later.
 //
-// Cancelling ctx while the check runs ends the check, which is then reported failed.
+// Cancelling ctx without ErrHandBack while the check runs ends the check, which is
+// then reported failed.
 func (r *Receiver) Process(ctx context.Context, job Job) error {
 	rt, status, reason := r.accept(job.Body, job.Signature)
 	if status != 0 {
@@ -339,14 +435,9 @@ func (r *Receiver) Process(ctx context.Context, job Job) error {
 	}
 	r.lives.Add(1)
 	r.mu.Unlock()
-	select {
-	case r.slots <- struct{}{}:
-	case <-ctx.Done():
+	if err := r.takeSlot(ctx); err != nil {
 		r.lives.Done()
-		return ctx.Err()
-	case <-r.ctx.Done():
-		r.lives.Done()
-		return ErrReceiverClosed
+		return err
 	}
 	log := r.logger.With(deliveryAttrs(rt)...)
 	if now := r.now(); job.ReceivedAt.After(now) {
@@ -355,8 +446,51 @@ func (r *Receiver) Process(ctx context.Context, job Job) error {
 	parent, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	shard := r.parentContext(rt.TaskResultID)
-	stop := context.AfterFunc(shard, func() { cancel(context.Cause(shard)) })
+	stop := context.AfterFunc(shard, func() {
+		if r.handBackOnShutdown {
+			cancel(errShutdownHandBack)
+			return
+		}
+		cancel(context.Cause(shard))
+	})
 	defer stop()
 	d := r.newDelivery(parent, rt, job.ReceivedAt, log)
+	d.caller = parent
+	if job.Attempt > 1 {
+		d.resume(job.Attempt)
+	}
 	return r.runDelivery(d, true)
+}
+
+// takeSlot waits for a check slot for a Process call, counted as pending meanwhile.
+func (r *Receiver) takeSlot(ctx context.Context) error {
+	r.waitingProcess.Add(1)
+	defer r.waitingProcess.Add(-1)
+	select {
+	case r.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-r.ctx.Done():
+		return ErrReceiverClosed
+	}
+}
+
+// resumeMessage is the "running" update a job delivered again sends first.
+const resumeMessage = "Resuming the check after an interruption."
+
+// resume asks the service whether the task result of a job delivered again is still
+// open, with a "running" update: a 409 (an earlier run reported it) or a 401 (the token
+// expired) ends d's context (see Progress), so that the check does not run. Any other
+// failure is logged, and the check runs. A job past its deadline asks nothing: its
+// failed result goes out at once.
+func (d *Delivery) resume(attempt int) {
+	if d.ctx.Err() != nil {
+		return
+	}
+	d.log.Info("tfc: run task job delivered again; asking the service whether its result is still open", slog.Int("attempt", attempt))
+	err := d.progress(d.ctx, resumeMessage, false)
+	if err != nil && d.ctx.Err() == nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrUnauthorized) {
+		d.log.Warn("tfc: the resume update failed; running the check", slog.String("error", err.Error()))
+	}
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"expvar"
 	"fmt"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 
 	"github.com/tfkit/tfc"
 )
@@ -105,4 +107,44 @@ func ExampleNewReceiver() {
 	// Output:
 	// true
 	// 403 task_result_callback_url names a host that is not allowed
+}
+
+// Count what a receiver does with any metrics library; here the standard library's
+// expvar. Gauges come from Stats, read when asked.
+func ExampleWithReceiverHooks() {
+	accepted := new(expvar.Int)
+	refused := new(expvar.Map).Init()      // by status
+	checks := new(expvar.Map).Init()       // by result
+	checkSeconds := new(expvar.Map).Init() // by result
+	finals := new(expvar.Map).Init()       // by status and outcome
+	hooks := tfc.ReceiverHooks{
+		DeliveryAccepted: func() { accepted.Add(1) },
+		DeliveryRefused:  func(status int) { refused.Add(strconv.Itoa(status), 1) },
+		CheckDone: func(c tfc.CheckRun) {
+			checks.Add(string(c.Result), 1)
+			checkSeconds.AddFloat(string(c.Result), c.Duration.Seconds())
+		},
+		FinalReported: func(f tfc.FinalReport) { finals.Add(string(f.Status)+" "+string(f.Outcome), 1) },
+	}
+	check := func(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
+		return tfc.Passed("Nothing to object to."), nil
+	}
+	receiver, err := tfc.NewReceiver(check,
+		tfc.WithHMACKeys("the-run-task-hmac-key"),
+		tfc.WithAllowedHosts("app.terraform.io"),
+		tfc.WithReceiverHooks(hooks),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer receiver.Shutdown(context.Background())
+
+	// An unsigned delivery is refused with 401, and counted.
+	body := []byte(`{"payload_version":1,"stage":"post_plan","access_token":"at-1","task_result_id":"taskrs-1"}`)
+	rec := httptest.NewRecorder()
+	receiver.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body)))
+	stats := receiver.Stats()
+	fmt.Println(rec.Code, refused, accepted, stats.Pending, stats.InFlight)
+	// Output:
+	// 401 {"401": 1} 0 0 0
 }

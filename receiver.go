@@ -22,6 +22,7 @@ import (
 //	delivery.go         what a check sees: Delivery, Plan, PlanJSON, Progress
 //	receiver_egress.go  where a delivery's calls may go and how fast: per-token windows,
 //	                    the dial guard, the receiver's own client
+//	receiver_hooks.go   what it counts, for metrics: ReceiverHooks, Stats
 
 // CheckFunc decides one run task delivery. It runs in the background, after the
 // delivery was acknowledged and a check slot came free (WithMaxInFlight), with a
@@ -101,6 +102,10 @@ type Receiver struct {
 
 	executor Executor // nil runs checks in this process
 
+	hooks              ReceiverHooks
+	handBackOnShutdown bool         // WithHandBackOnShutdown
+	waitingProcess     atomic.Int64 // Process calls waiting for a check slot
+
 	ctx          context.Context // ends with ErrReceiverClosed when Shutdown gives up, and with it every delivery
 	cancel       context.CancelCauseFunc
 	shardCtxs    [16]context.Context // children of ctx, the parents of deliveries, so that they do not all share one context's lock
@@ -152,6 +157,12 @@ type Job struct {
 	// the service's own limit. Zero, or a time in the future (a clock ahead of the
 	// worker's), counts from the start of Process.
 	ReceivedAt time.Time `json:"received_at,omitzero"`
+	// Attempt is how many times the queue has handed this job to a worker, this time
+	// included (JetStream's NumDelivered, SQS's ApproximateReceiveCount); 0 or 1 for
+	// the first. The receiver sets none. From the second attempt on, an earlier run
+	// may have reported the result already, so Process asks the service before it runs
+	// the check again (see Process).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // String describes the job without its body or signature.
@@ -187,8 +198,20 @@ var (
 	// did not run, which the queue should deliver again elsewhere.
 	ErrReceiverClosed = errors.New("tfc: the run task receiver shut down")
 	// ErrJobRefused: Process was given a job it must not act on (a bad signature or
-	// body, or URLs the receiver does not allow). Running it again cannot help.
+	// body, or URLs the receiver does not allow), or one whose access token the service
+	// no longer accepts (it wraps the *APIError of the 401: the task result is over and
+	// nothing can be reported for it). Running it again cannot help: drop the job.
 	ErrJobRefused = errors.New("tfc: run task job refused")
+	// ErrHandBack ends a job without reporting anything, so that the queue delivers it
+	// again: cancel the context given to Process with it as the cause
+	// (context.WithCancelCause). The check's context ends with the same cause and the
+	// check is abandoned (it keeps its slot until it returns, and what it returns is
+	// dropped), no final result is sent (one in flight is cut short), and Process
+	// returns an error matching ErrHandBack. A worker that must stop uses it to give
+	// its jobs to other workers; the service has seen only "running" updates, and the
+	// next run of the job (Job.Attempt > 1) checks whether a result landed before it
+	// runs the check. See also WithHandBackOnShutdown.
+	ErrHandBack = errors.New("tfc: run task job handed back to the queue unreported")
 	// ErrResultNotReported: the final result could not be reported. Process wraps the
 	// last failure in it: an *APIError for 401 (the token expired) or 422 (the service
 	// refused even the plain form), which a retry will not fix, or a transport error or
@@ -607,13 +630,28 @@ func WithExecutor(e Executor) ReceiverOption {
 	}
 }
 
+// WithHandBackOnShutdown makes Shutdown hand back the Process calls still running
+// when its context ends, as if their contexts had been cancelled with ErrHandBack: no
+// failed result is sent for them, and Process returns an error matching both
+// ErrHandBack and ErrReceiverClosed, so that the queue gives each job to another
+// worker at once. Use it on workers fed by a durable queue (natsqueue). Deliveries
+// accepted in this process (no executor) are not handed back: nothing would deliver
+// them again, so they keep their failed result.
+func WithHandBackOnShutdown() ReceiverOption {
+	return func(r *Receiver) error {
+		r.handBackOnShutdown = true
+		return nil
+	}
+}
+
 // Shutdown stops accepting deliveries (they get 503, so the service retries them
 // elsewhere or later) and waits until every accepted delivery, waiting or running, has
 // reported its final result. Like http.Server.Shutdown, it returns when ctx ends, with
 // ctx's error: at that moment it cancels the checks still running and fails the
 // deliveries still waiting, and lets their failed results try to reach the service for
 // at most the shutdown grace (WithShutdownGrace, default 5 s) before returning. A
-// check that ignores its cancelled context is left running.
+// check that ignores its cancelled context is left running. With
+// WithHandBackOnShutdown, Process calls are handed back unreported instead.
 //
 // Stop the http.Server first, so that no delivery is half-received. Shutdown may be
 // called more than once.

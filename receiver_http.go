@@ -66,6 +66,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	switch a {
 	case admitDuplicate:
 		log.Info("tfc: duplicate run task delivery acknowledged")
+		r.countDuplicate()
 		w.WriteHeader(http.StatusOK)
 	case admitClosing:
 		r.busy(w, req, "shutting down")
@@ -75,6 +76,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	default:
 		heldByQueue = queued
 		log.Info("tfc: run task delivery accepted")
+		r.countAccepted()
 		w.WriteHeader(http.StatusOK)
 	}
 }
@@ -85,6 +87,7 @@ func (r *Receiver) submit(w http.ResponseWriter, req *http.Request, rt *RunTaskR
 	switch r.remember(rt.TaskResultID, sum, log) {
 	case admitDuplicate:
 		log.Info("tfc: duplicate run task delivery acknowledged")
+		r.countDuplicate()
 		w.WriteHeader(http.StatusOK)
 		return
 	case admitClosing:
@@ -100,6 +103,7 @@ func (r *Receiver) submit(w http.ResponseWriter, req *http.Request, rt *RunTaskR
 		return
 	}
 	log.Info("tfc: run task delivery accepted")
+	r.countAccepted()
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -221,6 +225,7 @@ func (r *Receiver) hostAllowed(u *url.URL) bool {
 func (r *Receiver) refuse(w http.ResponseWriter, req *http.Request, status int, reason string) {
 	r.logger.Warn("tfc: run task delivery refused", slog.Int("status", status), slog.String("reason", reason),
 		slog.String("remote", req.RemoteAddr))
+	r.countRefused(status)
 	http.Error(w, reason, status)
 }
 

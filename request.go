@@ -78,6 +78,8 @@ type call struct {
 	// limiter, if set, paces this call's attempts on top of the client's ceiling: a run
 	// task delivery's window per access token.
 	limiter Limiter
+	// attempt, if set, is told the outcome of every attempt (a receiver's metrics).
+	attempt func(*http.Response, error)
 }
 
 // callInfo rides on the request context so that the retry hooks and the transport,
@@ -92,6 +94,7 @@ type callInfo struct {
 	retries    int       // retries decided, at most one more than made when they ran out
 	stopped    string    // why the last transport error was not retried, when checkRetry knows
 	limiter    Limiter   // the call's own limiter, if any
+	attempt    func(*http.Response, error)
 }
 
 type callInfoKey struct{}
@@ -226,7 +229,7 @@ func (p *pipeline) send(ctx context.Context, c call) (*http.Response, *callInfo,
 
 // resolve builds the absolute URL of c and the call's display form.
 func (p *pipeline) resolve(c call) (string, *callInfo, error) {
-	info := &callInfo{method: c.method, idempotent: c.method != http.MethodPost && !c.notIdempotent, limiter: c.limiter}
+	info := &callInfo{method: c.method, idempotent: c.method != http.MethodPost && !c.notIdempotent, limiter: c.limiter, attempt: c.attempt}
 	if c.url != "" {
 		u, err := url.Parse(c.url)
 		if err != nil || !u.IsAbs() || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

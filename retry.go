@@ -187,6 +187,9 @@ func (p *pipeline) checkRetry(ctx context.Context, resp *http.Response, err erro
 		info = &callInfo{idempotent: true} // a request sent around send; counts nothing
 	}
 	info.attempts++
+	if info.attempt != nil {
+		info.attempt(resp, err)
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return false, ctxErr
 	}

@@ -221,6 +221,8 @@ func secretSamples(t *testing.T) map[string]any {
 		TaskConfigCreateOptions{}, TaskConfigUpdateOptions{}, TaskConfigTargetType(""), TaskConfigListOptions{},
 		Workspace{}, WorkspaceVCSRepo{}, WorkspacePermissions{}, WorkspaceSettingOverwrites{},
 		Severity(""), Finding{}, Report{}, Action(""), PlanSummary{},
+		ReceiverHooks{}, CheckRun{}, CheckResult(""), CallbackKind(""), CallbackAttempt{}, FinalReport{},
+		FinalOutcome(""), ReceiverStats{},
 	} {
 		rv := reflect.New(reflect.TypeOf(v)).Elem()
 		fillValue(rv, "", 0)

@@ -26,7 +26,8 @@ const (
 // A process stores jobs in its embedded queue, starts checks on some of them, and is
 // killed with SIGKILL: no Close, no flush, no acknowledgement. A new process on the
 // same state directory finishes every stored job, the ones that were running too,
-// each with exactly one accepted final.
+// each with exactly one accepted final, after asking the service whether it is still
+// open.
 func TestStoredJobsSurviveSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a helper process")
@@ -90,6 +91,13 @@ func TestStoredJobsSurviveSIGKILL(t *testing.T) {
 	svc.waitFinal(t, ids...)
 	svc.assertExactlyOneFinal(t, tfc.TaskResultPassed, ids...)
 	eventually(t, "every job acknowledged", func() bool { return streamMsgs(t, q) == 0 })
+	// The killed process's delivery counts may be lost with it: every job it stored
+	// asks the service first, as a job delivered again does.
+	for _, id := range ids {
+		if res := svc.snapshot(id); res.resumes != 1 {
+			t.Errorf("task result %s: %d resume updates, want 1", id, res.resumes)
+		}
+	}
 }
 
 // TestCrashHelperProcess is the process TestStoredJobsSurviveSIGKILL kills: it

@@ -7,10 +7,12 @@
 // each accepted delivery to it:
 //
 //	q, err := natsqueue.Open(ctx, natsqueue.Config{StateDir: "./runtask-server-data"})
-//	receiver, err := tfc.NewReceiver(check, tfc.WithHMACKeys(key), tfc.WithExecutor(q))
+//	receiver, err := tfc.NewReceiver(check, tfc.WithHMACKeys(key),
+//		tfc.WithAllowedHosts("app.terraform.io"), tfc.WithExecutor(q))
 //	worker, err := q.StartWorker(receiver, natsqueue.WorkerOptions{})
-//	// serve receiver over HTTP; on shutdown:
-//	worker.Stop(ctx)
+//	// serve receiver over HTTP; on shutdown, in this order:
+//	server.Shutdown(ctx) // no new deliveries
+//	worker.Stop(ctx)     // running jobs finish, or are handed back when ctx ends
 //	q.Close()
 //
 // Many replicas: Open with Config.URL naming a NATS cluster with JetStream (and
@@ -26,9 +28,13 @@
 // first final result of a task result. A worker that dies mid-check stops reporting
 // progress and its job is delivered to another worker within Config.AckWait; Process
 // resumes it within the original deadline (counted from the receipt) or reports it
-// failed at once past it. Nothing is guaranteed about a job whose final result the
-// service kept refusing past WorkerOptions.GiveUpAfter (it is terminated, with an error
-// log), nor about the check running only once: write checks that may run twice.
+// failed at once past it. A job delivered again first asks the service whether its
+// result is still open, so a run whose final result landed but whose acknowledgement
+// was lost is not run again. A worker that stops (Worker.Stop) out of time hands its
+// jobs back unreported, for other workers to run. Nothing is guaranteed about a job
+// whose final result the service kept refusing past WorkerOptions.GiveUpAfter (it is
+// terminated, with an error log), nor about the check running only once (a worker that
+// dies mid-check has its job run again elsewhere): write checks that may run twice.
 //
 // # On the wire
 //

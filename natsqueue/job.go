@@ -12,13 +12,16 @@ import (
 )
 
 // activeJob is one job running in a worker: the job, the delivery it came with (the
-// newest, should JetStream deliver it again meanwhile) and whether it was settled.
+// newest, should JetStream deliver it again meanwhile), whether it was settled, and
+// how to hand it back (cancel Process's context with tfc.ErrHandBack).
 type activeJob struct {
-	job     tfc.Job
-	meta    *jetstream.MsgMetadata
-	log     *slog.Logger
-	msg     atomic.Pointer[jetstream.Msg]
-	settled atomic.Bool
+	job      tfc.Job
+	meta     *jetstream.MsgMetadata
+	log      *slog.Logger
+	msg      atomic.Pointer[jetstream.Msg]
+	settled  atomic.Bool
+	ctx      context.Context // Process's
+	handBack context.CancelCauseFunc
 }
 
 // run is the life of one job in a worker: too old to matter, or Process and then
@@ -35,15 +38,24 @@ func (w *Worker) run(a *activeJob) {
 		a.settle(func(msg jetstream.Msg) error { return msg.TermWithReason("final result not reported in time") }, "")
 		return
 	}
-	// Process is not cancelled when the worker stops: a cancelled check is reported
-	// failed, while a handed-back job is run again by another worker.
-	err := w.receiver.Process(context.Background(), a.job)
+	// Stop cancels the context with tfc.ErrHandBack only: Process then sends nothing
+	// final and returns, and the job goes to another worker.
+	defer a.handBack(nil)
+	err := w.receiver.Process(a.ctx, a.job)
 	switch {
 	case err == nil:
 		a.settle(w.ack, "natsqueue: job done")
+	case errors.Is(err, tfc.ErrJobRefused) && errors.Is(err, tfc.ErrUnauthorized):
+		a.log.Warn("natsqueue: the service no longer accepts the job's access token (its task result is over); terminated",
+			slog.String("reason", err.Error()))
+		a.settle(func(msg jetstream.Msg) error { return msg.TermWithReason("refused: the access token expired") }, "")
 	case errors.Is(err, tfc.ErrJobRefused):
 		a.log.Warn("natsqueue: job refused by the receiver; terminated", slog.String("reason", err.Error()))
 		a.settle(func(msg jetstream.Msg) error { return msg.TermWithReason("refused: bad signature or body") }, "")
+	case errors.Is(err, tfc.ErrHandBack) && !errors.Is(err, tfc.ErrReceiverClosed):
+		// Handed back by Stop: another worker takes it at once.
+		a.settle(func(msg jetstream.Msg) error { return msg.Nak() },
+			"natsqueue: job handed back to the queue unreported: the worker is stopping")
 	case errors.Is(err, tfc.ErrReceiverClosed):
 		// This worker's receiver takes no more jobs: hand this one to another worker at
 		// once, and stop asking for more.

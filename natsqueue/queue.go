@@ -24,6 +24,9 @@ type Queue struct {
 	lock *dirLock       // the embedded server's state directory
 	nc   *nats.Conn     // publishes jobs and answers Ready
 	js   jetstream.JetStream
+	// openedAt is when the embedded store was opened: a job stored before then was
+	// stored by an earlier process, which may have run it (see Queue.attempt).
+	openedAt time.Time
 
 	mu      sync.Mutex
 	closed  bool
@@ -63,6 +66,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 	q := &Queue{cfg: cfg, log: cfg.Logger, workers: make(map[*Worker]struct{})}
 	if cfg.URL == "" {
+		q.openedAt = time.Now()
 		if q.srv, q.lock, err = startEmbedded(ctx, cfg); err != nil {
 			return nil, err
 		}

@@ -48,6 +48,7 @@ type fakeResult struct {
 	conflicts int                    // finals answered 409 (already final)
 	refused   int                    // finals answered by answerFinal
 	running   int                    // progress callbacks
+	resumes   int                    // "Resuming …" progress callbacks of jobs delivered again, answered or not
 }
 
 func newFakeService(t testing.TB) *fakeService {
@@ -203,6 +204,9 @@ func (s *fakeService) record(r *http.Request, status tfc.TaskResultStatus, messa
 	case code != 0:
 		return code
 	case status == tfc.TaskResultRunning:
+		if strings.HasPrefix(message, "Resuming") {
+			res.resumes++
+		}
 		if len(res.finals) > 0 {
 			return http.StatusConflict
 		}

@@ -61,17 +61,24 @@ const pollTimeout = 5 * time.Second
 //   - "+ACK" (confirmed by the server) when Process returned nil: the service accepted
 //     the final result, or answered 409 because the result was final already;
 //   - "+TERM" when Process returned tfc.ErrJobRefused (a bad signature or body: the
-//     job is never acted on), and for a message that is not a job of this package;
+//     job is never acted on; or an access token the service no longer accepts: the
+//     task result is over), and for a message that is not a job of this package;
 //   - "-NAK" with a delay when Process returned tfc.ErrResultNotReported (or any other
 //     error): RetryDelay doubling per delivery up to MaxRetryDelay;
-//   - "-NAK" without delay when Process returned tfc.ErrReceiverClosed, and the
-//     worker stops pulling: another worker takes the job at once.
+//   - "-NAK" without delay when Process returned tfc.ErrHandBack (Stop ran out of
+//     time) or tfc.ErrReceiverClosed (and then the worker stops pulling): another
+//     worker takes the job at once.
 //
-// A job delivered again past GiveUpAfter is terminated with an error log. A worker
-// that dies stops sending "+WPI", and JetStream delivers its jobs to other workers
-// within Config.AckWait; Process then resumes each within its original deadline (or
-// reports it failed at once past it). Logs name the task result ID, the stream
-// sequence and the delivery count, never the job's body.
+// Each job is given to Process with tfc.Job.Attempt set to JetStream's delivery count
+// (at least 2 for a job an embedded queue held before this process opened it, since a
+// crash can lose the count), so that a job delivered again first asks the service
+// whether its result is still open (a "running" update; 409 means an earlier run reported it, and the job is
+// acknowledged without running the check again). A job delivered again past
+// GiveUpAfter is terminated with an error log. A worker that dies stops sending
+// "+WPI", and JetStream delivers its jobs to other workers within Config.AckWait;
+// Process then resumes each within its original deadline (or reports it failed at
+// once past it). Logs name the task result ID, the stream sequence and the delivery
+// count, never the job's body.
 type Worker struct {
 	q        *Queue
 	receiver *tfc.Receiver
@@ -279,12 +286,28 @@ func (w *Worker) start(msg jetstream.Msg) bool {
 		log.Warn("natsqueue: job delivered again while it runs here; progress reports were late")
 		return false
 	}
+	job.Attempt = w.q.attempt(meta)
 	a := &activeJob{job: job, meta: meta, log: log}
+	a.ctx, a.handBack = context.WithCancelCause(context.Background())
 	a.msg.Store(&msg)
 	w.inFlight[meta.Sequence.Stream] = a
 	w.mu.Unlock()
 	go w.run(a)
 	return true
+}
+
+// attempt is the job's tfc.Job.Attempt: JetStream's delivery count, and at least 2
+// for a job the embedded store held before this process opened it. The process that
+// stored it may have run it and reported its result, and the consumer's delivery
+// count, which the server writes to disk from time to time rather than at every
+// delivery, may not have survived that process's crash; a job it never ran costs one
+// "running" update more.
+func (q *Queue) attempt(meta *jetstream.MsgMetadata) int {
+	n := int(meta.NumDelivered)
+	if n < 2 && q.srv != nil && meta.Timestamp.Before(q.openedAt) {
+		return 2
+	}
+	return n
 }
 
 // reportProgress tells JetStream every AckWait/3 that the jobs running here are in
@@ -339,14 +362,16 @@ func (w *Worker) idleIfDone() {
 
 // Stop stops the worker: it stops pulling, waits for the jobs it runs to be settled,
 // and closes its connection. If ctx ends first, the jobs still running are handed
-// back (a "-NAK" without delay, so that another worker takes each at once), Stop closes
-// the connection and returns ctx's error.
+// back: their Process calls are cancelled with tfc.ErrHandBack as the cause, so that
+// no final result is sent for them (their checks are abandoned), and once they have
+// returned each job gets a "-NAK" without delay, so that another worker takes it at
+// once; that worker asks the service whether the result is still open before it runs
+// the check again (tfc.Job.Attempt). Stop then closes the connection and returns
+// ctx's error. A Process call that has not returned handBackGrace (5 s) after the
+// hand-back has its job handed back all the same, and may still report a final
+// result later (the service then answers one of the two finals 409).
 //
-// A handed-back job's Process call goes on in this process until its check returns,
-// and its final result may then be sent too (the service answers the later of the
-// two finals 409, so exactly one is accepted). Exit the process after Stop rather
-// than call Receiver.Shutdown, which would report such checks failed. Stop is
-// idempotent; later calls return the first call's result.
+// Stop is idempotent; later calls return the first call's result.
 func (w *Worker) Stop(ctx context.Context) error {
 	w.stopOnce.Do(func() {
 		w.stopping.Store(true)
@@ -377,10 +402,26 @@ func (w *Worker) Stop(ctx context.Context) error {
 	return w.stopErr
 }
 
-// handBack gives every job still running here back to the stream at once.
+// handBackGrace bounds how long Stop, out of time, waits for the Process calls it
+// handed back to return before it hands their jobs back itself.
+const handBackGrace = 5 * time.Second
+
+// handBack gives every job still running here back to the stream: it ends their
+// Process calls with tfc.ErrHandBack (each then naks its job unreported, see run) and
+// waits for them, for at most handBackGrace, then naks what is left.
 func (w *Worker) handBack() {
 	for _, a := range w.running() {
+		a.handBack(tfc.ErrHandBack)
+	}
+	t := time.NewTimer(handBackGrace)
+	defer t.Stop()
+	select {
+	case <-w.idle:
+		return
+	case <-t.C:
+	}
+	for _, a := range w.running() {
 		a.settle(func(msg jetstream.Msg) error { return msg.Nak() },
-			"natsqueue: job handed back to the queue: the worker stopped before it finished")
+			"natsqueue: job handed back to the queue: its Process call did not return in time after the hand-back")
 	}
 }

@@ -70,6 +70,18 @@ func submit(t testing.TB, q *Queue, jobs ...tfc.Job) {
 	}
 }
 
+// killMidCheck submits a job, lets a worker with r start its check (r's check must be
+// g.check), and kills the worker; it returns the job.
+func killMidCheck(t testing.TB, svc *fakeService, q *Queue, r *tfc.Receiver, g *gate) tfc.Job {
+	t.Helper()
+	dying := startWorker(t, q, r, WorkerOptions{})
+	job := svc.newJob()
+	submit(t, q, job)
+	waitStarted(t, g)
+	dying.kill()
+	return job
+}
+
 func waitStarted(t testing.TB, g *gate) string {
 	t.Helper()
 	select {
@@ -186,11 +198,7 @@ func TestWorkerKilledMidCheck(t *testing.T) {
 	svc := newFakeService(t)
 	q := openEmbedded(t)
 	g := newGate()
-	dying := startWorker(t, q, newReceiver(t, svc, g.check), WorkerOptions{})
-	job := svc.newJob()
-	submit(t, q, job)
-	waitStarted(t, g)
-	dying.kill()
+	job := killMidCheck(t, svc, q, newReceiver(t, svc, g.check), g)
 	killedAt := time.Now()
 
 	var runs atomic.Int64
@@ -220,11 +228,7 @@ func TestRedeliveredPastDeadlineFailsAtOnce(t *testing.T) {
 	g := newGate()
 	// The dying worker's process cannot reach the service: it reports nothing.
 	dyingReceiver := newReceiverWithClient(t, svc.host(), deadTransport{}, g.check, tfc.WithCheckTimeout(checkTimeout))
-	dying := startWorker(t, q, dyingReceiver, WorkerOptions{})
-	job := svc.newJob()
-	submit(t, q, job)
-	waitStarted(t, g)
-	dying.kill()
+	job := killMidCheck(t, svc, q, dyingReceiver, g)
 
 	var runs atomic.Int64
 	check := counting(&runs)
@@ -318,30 +322,96 @@ func TestStopWaitsForRunningJobs(t *testing.T) {
 	}
 }
 
-// Stop out of time hands the running job back at once: another worker finishes it,
-// well before the ack wait would have redelivered it.
+// Stop out of time hands the running job back at once and unreported: the check's
+// context ends with tfc.ErrHandBack, Stop returns once Process has, nothing final is
+// sent by the stopped worker, and another worker finishes the job long before the ack
+// wait would have redelivered it, after asking the service first.
 func TestStopOutOfTimeHandsJobsBack(t *testing.T) {
 	svc := newFakeService(t)
 	q := openEmbedded(t, func(c *Config) { c.AckWait = time.Minute })
-	g := newGate()
-	w := startWorker(t, q, newReceiver(t, svc, g.check), WorkerOptions{})
+	causes := make(chan error, 1)
+	check := func(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return tfc.Passed("from the stopped worker"), nil
+	}
+	r := newReceiver(t, svc, check)
+	w := startWorker(t, q, r, WorkerOptions{})
 	job := svc.newJob()
 	submit(t, q, job)
-	waitStarted(t, g)
+	eventually(t, "the check running", func() bool { return r.Stats().InFlight == 1 })
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := w.Stop(ended); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Stop = %v, want context.Canceled", err)
 	}
+	if cause := <-causes; !errors.Is(cause, tfc.ErrHandBack) {
+		t.Errorf("the check's context ended with %v, want tfc.ErrHandBack", cause)
+	}
+	if s := r.Stats(); s.InFlight != 0 {
+		t.Errorf("Stop returned with Process still running: %+v", s)
+	}
 	start := time.Now()
-	startWorker(t, q, newReceiver(t, svc, passPlan), WorkerOptions{})
+	var runs atomic.Int64
+	startWorker(t, q, newReceiver(t, svc, counting(&runs)), WorkerOptions{})
 	svc.waitFinal(t, job.TaskResultID)
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("the handed-back job took %v, as long as the ack wait", took)
 	}
-	close(g.open)
-	svc.waitUntil(t, "the stopped worker's late final", func() bool { return svc.results[job.TaskResultID].conflicts == 1 })
 	svc.assertExactlyOneFinal(t, tfc.TaskResultPassed, job.TaskResultID)
+	res := svc.snapshot(job.TaskResultID)
+	if res.conflicts != 0 || res.message == "from the stopped worker" || runs.Load() != 1 {
+		t.Errorf("finals: %+v, checks run by the second worker: %d", res, runs.Load())
+	}
+	eventually(t, "the job acknowledged", func() bool { return streamMsgs(t, q) == 0 })
+}
+
+// A worker dies after the service accepted its final result but before JetStream
+// heard the acknowledgement: the job is delivered again, the next worker learns from
+// the service (409 on its "running" update) that the result is final, and
+// acknowledges the job without running the check again.
+func TestRedeliveryAfterReportedFinalIsNotRunAgain(t *testing.T) {
+	svc := newFakeService(t)
+	q := openEmbedded(t)
+	g := newGate()
+	job := killMidCheck(t, svc, q, newReceiver(t, svc, g.check), g) // its acknowledgement will not reach JetStream
+	close(g.open)
+	svc.waitFinal(t, job.TaskResultID)
+
+	var runs atomic.Int64
+	startWorker(t, q, newReceiver(t, svc, counting(&runs)), WorkerOptions{})
+	eventually(t, "the job acknowledged", func() bool { return streamMsgs(t, q) == 0 })
+	if runs.Load() != 0 {
+		t.Errorf("the check ran %d times again for a reported result", runs.Load())
+	}
+	svc.assertExactlyOneFinal(t, tfc.TaskResultPassed, job.TaskResultID)
+	if res := svc.snapshot(job.TaskResultID); res.conflicts != 0 || res.resumes != 1 {
+		t.Errorf("service saw %+v, want one resume update and no second final", res)
+	}
+}
+
+// A job whose access token the service no longer accepts (401 on the resume update:
+// the task result is over) is terminated, without running the check.
+func TestRedeliveryWithExpiredTokenIsTerminated(t *testing.T) {
+	svc := newFakeService(t)
+	q := openEmbedded(t)
+	g := newGate()
+	job := killMidCheck(t, svc, q, newReceiver(t, svc, g.check), g)
+	svc.mu.Lock()
+	svc.results[job.TaskResultID].token = "expired" // every call with the job's token is now 401
+	svc.mu.Unlock()
+
+	logger, logs := captureLogs()
+	var runs atomic.Int64
+	startWorker(t, q, newReceiver(t, svc, counting(&runs)), WorkerOptions{Logger: logger})
+	eventually(t, "the job terminated", func() bool { return streamMsgs(t, q) == 0 })
+	if runs.Load() != 0 {
+		t.Errorf("the check ran %d times with an expired token", runs.Load())
+	}
+	if !strings.Contains(logs.String(), "no longer accepts the job's access token") {
+		t.Errorf("the termination is not logged:\n%s", logs.String())
+	}
+	close(g.open)
 }
 
 // A worker whose receiver shuts down hands jobs back and stops pulling; a worker with

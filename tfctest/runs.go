@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -735,12 +736,31 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	rec := Callback{TaskResultID: tr.id}
+	err = s.applyCallback(w, r, tr, &rec)
+	rec.StatusCode = http.StatusOK
+	var he *httpError
+	if errors.As(err, &he) {
+		rec.StatusCode = he.status
+	}
+	s.mu.Lock()
+	s.callbackLog = append(s.callbackLog, rec)
+	s.mu.Unlock()
+	return err
+}
+
+// applyCallback checks and applies a callback to tr, noting what it sent in rec.
+func (s *Server) applyCallback(w http.ResponseWriter, r *http.Request, tr *taskResult, rec *Callback) error {
 	if subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(tr.accessToken)) != 1 {
 		return unauthorized()
 	}
 	u, err := readCallback(r)
 	if err != nil {
 		return err
+	}
+	rec.Status = u.status
+	if u.message != nil {
+		rec.Message = *u.message
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -919,6 +939,9 @@ func (r *run) hasAccessToken(token string) bool {
 // planJSON answers GET /plans/:id/json-output, for a task result's access token only,
 // with a 307 to the plan on the blob store.
 func (s *Server) planJSON(w http.ResponseWriter, r *http.Request) error {
+	if !s.waitForPlan(r) {
+		return nil // the client went away, or the server is closing
+	}
 	return s.download(w, r, s.plans, http.StatusTemporaryRedirect, "application/json", func(r *run) []byte { return r.plan })
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -408,4 +409,56 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 	silent.Close()
 	failing.Close()
 	goleak.VerifyNone(t, before)
+}
+
+// TestHoldPlansAndCallbacks: held plan requests wait until released, while the run
+// waits with them; Callbacks lists what the integration sent and how it was answered,
+// a final after the final one answered 409.
+func TestHoldPlansAndCallbacks(t *testing.T) {
+	s := newServer(t)
+	ws := s.AddWorkspace("acme", "networking")
+	attach(t, s, ws, "guard", serveReceiver(t, deletionCheck), tfc.EnforcementMandatory, tfc.StagePostPlan)
+	hold := s.HoldPlans()
+	if again := s.HoldPlans(); again != hold {
+		t.Error("a second HoldPlans made a second hold")
+	}
+	r, err := s.StartRun(ws.ID, readPlan(t, "plan_safe.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for hold.Waiting() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the plan request was not held")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if st := r.TaskStages()[0]; st.TaskResults[0].Status != tfc.TaskResultRunning {
+		t.Errorf("while the plan is held: %s", st.TaskResults[0].Status)
+	}
+	hold.Release()
+	hold.Release()
+	if err := r.Wait(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	tr := r.TaskStages()[0].TaskResults[0]
+	var req tfc.RunTaskRequest
+	for _, d := range s.Deliveries() {
+		if d.TaskResultID == tr.ID {
+			_ = json.Unmarshal(d.Body, &req)
+		}
+	}
+	// One more final, as a second worker would send it.
+	err = s.Client().TaskResults.Callback(ctx(t), req.CallbackTarget(), tfc.Failed("late"))
+	if !errors.Is(err, tfc.ErrConflict) {
+		t.Fatalf("a second final: %v", err)
+	}
+	want := []tfctest.Callback{
+		{TaskResultID: tr.ID, Status: tfc.TaskResultRunning, Message: "Reading the plan.", StatusCode: 200},
+		{TaskResultID: tr.ID, Status: tfc.TaskResultPassed, Message: "Nothing is deleted.", StatusCode: 200},
+		{TaskResultID: tr.ID, Status: tfc.TaskResultFailed, Message: "late", StatusCode: 409},
+	}
+	if got := s.Callbacks(); !slices.Equal(got, want) {
+		t.Errorf("callbacks\n%+v\nwant\n%+v", got, want)
+	}
 }

@@ -60,6 +60,8 @@ type state struct {
 	modules           map[string]*registryModule // by RegistryModuleAddress.String()
 	blobs             map[string]blob            // by the secret part of the blob URL
 	deliveries        []Delivery
+	callbackLog       []Callback // every callback answered, in order (Callbacks)
+	planHold          *PlanHold  // holds plan downloads while set (HoldPlans)
 	blobSawAuth       bool
 	limiters          map[string]*tfc.WindowLimiter // by bearer token
 	denied            map[string]bool               // IDs and module addresses the token may not touch (Deny)

@@ -109,8 +109,8 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	say("7. Overrode task stage %s: it is now %s, and the run goes on.", overridden.ID, overridden.Status)
 
 	say("")
-	say("Done. To use the same receiver with HCP Terraform, serve it on a public HTTPS URL")
-	say("(go run ./examples/runtask-server) and create the run task there; see the README.")
+	say("Done. To use the same check with HCP Terraform, serve it on a public HTTPS URL")
+	say("(cd examples/runtask-server && go run .) and create the run task there; see the README.")
 	return nil
 }
 

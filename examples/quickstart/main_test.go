@@ -40,7 +40,7 @@ func TestRoundTrip(t *testing.T) {
 		"   - aws_instance.web would be deleted and created again. [Action: Replace, Severity: High]",
 		"override the stage: client.TaskStages.Override(ctx, \"ts-",
 		": it is now passed, and the run goes on.",
-		"go run ./examples/runtask-server",
+		"(cd examples/runtask-server && go run .)",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the output lacks %q:\n%s", want, got)
