@@ -103,7 +103,7 @@ func startServerIn(t *testing.T, dir, key string, args ...string) *server {
 	return s
 }
 
-var listenLine = regexp.MustCompile(`msg="runtask-server listening" addr=(\S+)`)
+var listenLine = regexp.MustCompile(`msg="(?:deletion guard|rego policies) listening" addr=(\S+)`)
 
 // stop sends SIGINT and waits for the process to exit.
 func (s *server) stop() error {

@@ -200,7 +200,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	mux.Handle("/metrics", m.handler())
 	mux.Handle("/", receiver)
 	srv := deletionguard.NewServer(cfg.addr, mux)
-	logger.Info("runtask-server listening", "addr", ln.Addr().String(), "check", checkName, "queue", q.String())
+	// The first words stay those of earlier releases: scripts wait for this line.
+	listening := "deletion guard listening"
+	if cfg.policyDir != "" {
+		listening = "rego policies listening"
+	}
+	logger.Info(listening, "addr", ln.Addr().String(), "check", checkName, "queue", q.String())
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -285,7 +285,7 @@ func TestPolicyFlag(t *testing.T) {
 	if clean.Status != tfc.TaskResultPassed {
 		t.Errorf("clean plan: %s %q", clean.Status, clean.Message)
 	}
-	if !strings.Contains(p.logs.String(), `msg="runtask-server listening"`) || !strings.Contains(p.logs.String(), "check=\"rego policies in ../../regocheck/testdata/readme\"") {
+	if !strings.Contains(p.logs.String(), `msg="rego policies listening"`) || !strings.Contains(p.logs.String(), "check=\"rego policies in ../../regocheck/testdata/readme\"") {
 		t.Errorf("the logs do not name the policies:\n%s", p.logs)
 	}
 }
