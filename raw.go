@@ -1,7 +1,10 @@
 package tfc
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -79,7 +82,8 @@ func (r RawResponse) GoString() string { return r.String() }
 //
 // A successful body is decoded into out with encoding/json, unless out is nil, the
 // method is HEAD or the status is 204 No Content; pass a *json.RawMessage to keep the
-// document as it came.
+// document as it came. A 2xx answer with an empty body (202 Accepted from a run
+// action, say) leaves out untouched and is no error: the service acted.
 //
 // METHOD <base URL><path>[?query]
 func (c *Client) Do(ctx context.Context, req RawRequest, out any) (*RawResponse, error) {
@@ -117,9 +121,18 @@ func (p *pipeline) raw(ctx context.Context, req RawRequest, out any) (*RawRespon
 	}
 	defer drainAndClose(resp.Body)
 	rr := &RawResponse{StatusCode: resp.StatusCode, Header: resp.Header}
-	if req.Method == http.MethodHead {
+	if req.Method == http.MethodHead || out == nil {
 		return rr, nil
 	}
+	// An empty 2xx body is an answer, not an error, so peek before decoding.
+	body := bufio.NewReader(resp.Body)
+	if _, err := body.Peek(1); errors.Is(err, io.EOF) {
+		return rr, nil
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{body, resp.Body}
 	if err := decodeJSON(resp, info, out); err != nil {
 		return nil, err
 	}

@@ -87,6 +87,22 @@ func TestDoSendsABody(t *testing.T) {
 	}
 }
 
+// A run action answers 202 with no body: the service acted, so Do must not report an
+// error that invites a second, non-idempotent POST.
+func TestDoTakesAnEmptyAcceptedBody(t *testing.T) {
+	api := newTestAPI(t)
+	var hits atomic.Int32
+	api.handle("POST /api/v2/runs/run-1/actions/force-cancel", func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusAccepted)
+	})
+	var out json.RawMessage
+	resp, err := api.client.Do(context.Background(), RawRequest{Method: http.MethodPost, Path: "runs/run-1/actions/force-cancel"}, &out)
+	if err != nil || resp.StatusCode != http.StatusAccepted || out != nil || hits.Load() != 1 {
+		t.Errorf("Do = %v, %v; out %q; %d requests", resp, err, out, hits.Load())
+	}
+}
+
 func TestDoRefusesBeforeTheNetwork(t *testing.T) {
 	c := offlineClient(t)
 	for _, tt := range []struct{ method, path string }{
