@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // TaskResultUpdate is what a run task integration reports for a task result: the
@@ -115,6 +117,9 @@ func (t CallbackTarget) String() string {
 
 // GoString is String, so that %#v cannot reach the token or the URL's query.
 func (t CallbackTarget) GoString() string { return t.String() }
+
+// Format prints String whatever the verb, so that no verb reaches the token.
+func (t CallbackTarget) Format(f fmt.State, verb rune) { printguard.Format(f, verb, t) }
 
 // LogValue logs the callback URL's host and path and the outcomes capability only.
 func (t CallbackTarget) LogValue() slog.Value {

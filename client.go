@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // Version is the version of this SDK, sent in the User-Agent header.
@@ -397,3 +399,6 @@ func (c Client) String() string { return "tfc.Client(" + c.baseStr + ")" }
 
 // GoString is String.
 func (c Client) GoString() string { return c.String() }
+
+// Format prints String whatever the verb, so that no verb reaches the fields behind it.
+func (c Client) Format(f fmt.State, verb rune) { printguard.Format(f, verb, c) }

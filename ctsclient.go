@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // DefaultCTSAddress is where a Consul-Terraform-Sync daemon listens unless its
@@ -138,6 +140,9 @@ func (c CTSClient) String() string { return "tfc.CTSClient(" + c.baseStr + ")" }
 
 // GoString is String.
 func (c CTSClient) GoString() string { return c.String() }
+
+// Format prints String whatever the verb, so that no verb reaches the fields behind it.
+func (c CTSClient) Format(f fmt.State, verb rune) { printguard.Format(f, verb, c) }
 
 // WithCTSAddress sets the daemon's address: an http or https URL with a host, for
 // example "https://cts.example.com:8558" (default http://localhost:8558). A path in the

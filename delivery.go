@@ -12,6 +12,8 @@ import (
 	"time"
 
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // Delivery is one accepted run task request as the check sees it: the request, and
@@ -287,6 +289,9 @@ func (d *Delivery) giveBackWindow() {
 
 // String describes the delivery without its secrets.
 func (d *Delivery) String() string { return "delivery of " + d.Request.String() }
+
+// Format prints String whatever the verb, so that no verb reaches the token or plan.
+func (d *Delivery) Format(f fmt.State, verb rune) { printguard.Format(f, verb, d) }
 
 // LogValue logs the delivery as its request's identifying fields.
 func (d *Delivery) LogValue() slog.Value { return d.Request.LogValue() }

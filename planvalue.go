@@ -2,12 +2,15 @@ package tfc
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // Value is an attribute of a resource change, from Change.Before or Change.After:
@@ -151,6 +154,10 @@ func (v Value) String() string {
 
 // GoString is String, so that %#v cannot print a sensitive value either.
 func (v Value) GoString() string { return "tfc.Value(" + v.String() + ")" }
+
+// Format prints String (GoString for %#v) whatever the verb, so that no verb reaches
+// a sensitive value.
+func (v Value) Format(f fmt.State, verb rune) { printguard.Format(f, verb, v) }
 
 // LogValue logs String.
 func (v Value) LogValue() slog.Value { return slog.StringValue(v.String()) }

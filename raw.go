@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // RawRequest is a call to an endpoint that tfc does not wrap, sent with Client.Do or
@@ -45,6 +48,9 @@ func (r RawRequest) String() string {
 // GoString is String.
 func (r RawRequest) GoString() string { return r.String() }
 
+// Format prints String whatever the verb, so that no verb reaches the headers or body.
+func (r RawRequest) Format(f fmt.State, verb rune) { printguard.Format(f, verb, r) }
+
 // RawResponse describes the successful answer to a RawRequest; its body has been
 // decoded into the output value and closed.
 type RawResponse struct {
@@ -67,6 +73,9 @@ func (r RawResponse) String() string {
 
 // GoString is String.
 func (r RawResponse) GoString() string { return r.String() }
+
+// Format prints String whatever the verb, so that no verb reaches the headers.
+func (r RawResponse) Format(f fmt.State, verb rune) { printguard.Format(f, verb, r) }
 
 // Do sends req to an endpoint of the HCP Terraform or Terraform Enterprise API that tfc
 // does not wrap, so that one client serves them all: the same token, rate ceiling,

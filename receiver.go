@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // The run task receiver is split by role:
@@ -172,6 +174,9 @@ func (j Job) String() string {
 
 // GoString is String, so that %#v does not print the body either.
 func (j Job) GoString() string { return j.String() }
+
+// Format prints String whatever the verb, so that no verb reaches the body or signature.
+func (j Job) Format(f fmt.State, verb rune) { printguard.Format(f, verb, j) }
 
 // LogValue logs the task result ID, the body's size and the receipt time only.
 func (j Job) LogValue() slog.Value {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // Stage is a point in a run at which run tasks run.
@@ -815,6 +817,9 @@ func (r RunTaskRequest) String() string {
 
 // GoString is String, so that %#v cannot reach the token or the callback URL.
 func (r RunTaskRequest) GoString() string { return r.String() }
+
+// Format prints String whatever the verb, so that no verb reaches the token or URLs.
+func (r RunTaskRequest) Format(f fmt.State, verb rune) { printguard.Format(f, verb, r) }
 
 // LogValue logs the request as its identifying fields only.
 func (r RunTaskRequest) LogValue() slog.Value {

@@ -116,6 +116,15 @@ func TestSecretPrinting(t *testing.T) {
 // exported type may contain it.
 const secretMarker = "SECRET-MARKER-9c41e7"
 
+// revealsSecret reports whether printed output holds secretMarker as text, in hex
+// (%x, %X) or as the decimal bytes %d prints for a byte slice.
+func revealsSecret(out string) bool {
+	decimal := fmt.Sprintf("%d", []byte(secretMarker))
+	return strings.Contains(out, secretMarker) ||
+		strings.Contains(strings.ToLower(out), fmt.Sprintf("%x", secretMarker)) ||
+		strings.Contains(out, strings.Trim(decimal, "[]"))
+}
+
 // secretFieldName matches the names of fields that hold secrets. A field so named must
 // have a type that prints redacted (Secret, wireSecret, Nullable[Secret]).
 var secretFieldName = regexp.MustCompile(`(?i)token|secret|password|passwd|hmac|credential|private_?key|api_?key`)
@@ -376,9 +385,14 @@ func TestSecretFieldsHoldSecrets(t *testing.T) {
 	}
 }
 
+// printFormats are the ways a value is printed in the secrets tests: the verbs fmt
+// routes to String and GoString, and verbs it does not (%d, %t, %e), which print a
+// struct's fields and, for a bad verb, the raw value in "%!d(T=…)".
+var printFormats = []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%t", "%e", "%10.4v"}
+
 // TestNoExportedTypePrintsASecret is the dynamic half: every exported type of the
-// package, as a value and as a pointer, populated with secret values, is printed with
-// %v, %+v, %#v and %s, and no output may contain a secret. A new exported type fails
+// package, as a value and as a pointer, populated with secret values, is printed in
+// each of printFormats, and no output may contain a secret, as text or in hex. A new exported type fails
 // the test until it has a sample in secretSamples.
 func TestNoExportedTypePrintsASecret(t *testing.T) {
 	dataTypes, _ := packageTypes(t)
@@ -401,8 +415,8 @@ func TestNoExportedTypePrintsASecret(t *testing.T) {
 		// The value is printed through reflection, as fmt receives it from a caller that
 		// dereferenced the pointer (a copy, locks included, which is fine here).
 		for _, x := range []any{ptr.Elem().Interface(), ptr.Interface()} {
-			for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
-				if out := fmt.Sprintf(format, x); strings.Contains(out, secretMarker) {
+			for _, format := range printFormats {
+				if out := fmt.Sprintf(format, x); revealsSecret(out) {
 					t.Errorf("%s of a %T (%s) prints a secret: %s", format, x, name, out)
 				}
 			}

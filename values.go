@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // Secret is a string that must not leak: an API token, a run task access token, an
@@ -26,6 +28,10 @@ func (s Secret) String() string {
 // GoString keeps %#v from printing the value.
 func (s Secret) GoString() string { return fmt.Sprintf("tfc.Secret(%q)", s.String()) }
 
+// Format prints String (GoString for %#v) whatever the verb, so that %d or %t cannot
+// print the value in fmt's bad-verb form.
+func (s Secret) Format(f fmt.State, verb rune) { printguard.Format(f, verb, s) }
+
 // LogValue keeps slog from printing the value.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
@@ -37,10 +43,11 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 // hold it; nothing decodes into it.
 type wireSecret string
 
-func (s wireSecret) String() string               { return Secret(s).String() }
-func (s wireSecret) GoString() string             { return Secret(s).GoString() }
-func (s wireSecret) LogValue() slog.Value         { return Secret(s).LogValue() }
-func (s wireSecret) MarshalJSON() ([]byte, error) { return json.Marshal(string(s)) }
+func (s wireSecret) String() string                { return Secret(s).String() }
+func (s wireSecret) GoString() string              { return Secret(s).GoString() }
+func (s wireSecret) Format(f fmt.State, verb rune) { printguard.Format(f, verb, s) }
+func (s wireSecret) LogValue() slog.Value          { return Secret(s).LogValue() }
+func (s wireSecret) MarshalJSON() ([]byte, error)  { return json.Marshal(string(s)) }
 
 // reveal turns a Nullable[Secret] into the Nullable[wireSecret] that goes on the wire.
 func reveal(n Nullable[Secret]) Nullable[wireSecret] {
@@ -104,3 +111,6 @@ func (n Nullable[T]) String() string {
 
 // GoString is String, so that %#v cannot reach the value around its String method.
 func (n Nullable[T]) GoString() string { return n.String() }
+
+// Format prints String whatever the verb, so that no verb reaches the value around it.
+func (n Nullable[T]) Format(f fmt.State, verb rune) { printguard.Format(f, verb, n) }

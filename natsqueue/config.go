@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // Config says where the queue lives and how its stream and consumer are shaped. The
@@ -199,6 +200,10 @@ func (c Config) String() string {
 
 // GoString is String, so that %#v leaves the credentials out too.
 func (c Config) GoString() string { return c.String() }
+
+// Format prints String whatever the verb, so that %d or %t cannot print the URLs'
+// credentials field by field.
+func (c Config) Format(f fmt.State, verb rune) { printguard.Format(f, verb, c) }
 
 // LogValue logs the configuration as String prints it.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tfkit/tfc"
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // Queue is a durable queue of run task jobs on a JetStream work-queue stream. It is the
@@ -101,6 +102,9 @@ func (q *Queue) String() string {
 
 // GoString is String, so that %#v does not print the configuration's URLs either.
 func (q *Queue) GoString() string { return q.String() }
+
+// Format prints String whatever the verb, so that no verb reaches the configuration.
+func (q *Queue) Format(f fmt.State, verb rune) { printguard.Format(f, verb, q) }
 
 // connect opens a connection for one role (the publisher, or one worker): in memory to
 // the embedded server, or to Config.URL, reconnecting forever.

@@ -246,7 +246,8 @@ func TestOpenRefusesAnIncompatibleStream(t *testing.T) {
 	}
 }
 
-// Printing a configuration or a queue never shows the credentials in a server URL.
+// Printing a configuration or a queue never shows the credentials in a server URL,
+// whatever the verb.
 func TestPrintingLeavesCredentialsOut(t *testing.T) {
 	const secret = "s3cr3t-pa55"
 	cfg := Config{URL: "nats://app:" + secret + "@127.0.0.1:4222,nats://" + secret + "@127.0.0.2:4222", Replicas: 3}
@@ -256,8 +257,9 @@ func TestPrintingLeavesCredentialsOut(t *testing.T) {
 	for _, out := range []string{
 		fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v %+v %#v", q, q, q),
 		fmt.Sprintf("%+v", []any{cfg, q}), logged.String(),
+		fmt.Sprintf("%d %t %e", cfg, cfg, q), fmt.Sprintf("%d", []any{cfg, q}),
 	} {
-		if strings.Contains(out, secret) {
+		if strings.Contains(out, secret) || strings.Contains(out, fmt.Sprintf("%x", secret)) {
 			t.Errorf("credentials printed: %s", out)
 		}
 		if !strings.Contains(out, "127.0.0.2:4222") {
