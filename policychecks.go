@@ -246,7 +246,8 @@ func (s *PolicyChecksService) Override(ctx context.Context, policyCheckID string
 
 // Wait reads a policy check until it is final (or, with opts.StopAtSoftFailed,
 // soft_failed) and returns it. It also returns at a status it does not know, so a
-// status added by the service cannot make it poll forever. Reads back off from
+// status added by the service cannot make it poll forever; a missing or unreadable
+// status (read as "") is not final, and the wait goes on. Reads back off from
 // opts.PollInterval and wait on ctx, so a deadline on ctx bounds the whole wait. When
 // ctx ends or a read fails, Wait returns the last check it read (nil if none) with the
 // error. An error caused by ctx names the call, the ID, the reads made and the last
@@ -282,7 +283,9 @@ func (s *PolicyChecksService) Wait(ctx context.Context, policyCheckID string, op
 			return last, err
 		}
 		last = pc
-		if !pc.Status.IsTransient() || (o.StopAtSoftFailed && pc.Status == PolicyCheckSoftFailed) {
+		// An empty status is no answer (lenient decoding reads an odd value as ""), so
+		// the wait goes on rather than report a check as final that may not be.
+		if pc.Status != "" && (!pc.Status.IsTransient() || (o.StopAtSoftFailed && pc.Status == PolicyCheckSoftFailed)) {
 			return pc, nil
 		}
 		timer := time.NewTimer(backoff.backoff(attempt))

@@ -607,6 +607,13 @@ func TestPolicyCheckWait(t *testing.T) {
 			t.Errorf("Wait = %v, %v after %d reads", pc, err, reads.Load())
 		}
 	})
+	t.Run("an unreadable status does not end the wait", func(t *testing.T) {
+		api, reads := serve(t, PolicyCheckPending, "", PolicyCheckHardFailed)
+		pc, err := api.client.PolicyChecks.Wait(ctx, "polchk-1", fast)
+		if err != nil || pc.Status != PolicyCheckHardFailed || reads.Load() != 3 {
+			t.Errorf("Wait = %v, %v after %d reads", pc, err, reads.Load())
+		}
+	})
 	t.Run("context ends the wait", func(t *testing.T) {
 		api := newTestAPI(t)
 		ctx, cancel := context.WithCancel(ctx)

@@ -71,7 +71,10 @@ type PolicyEvaluation struct {
 	UpdatedAt   time.Time
 }
 
-// PolicyResultCount counts the outcomes of a policy evaluation or a policy set.
+// PolicyResultCount counts the outcomes of a policy evaluation or a policy set. A count
+// the service sends in a form tfc cannot read is skipped by lenient decoding and reads
+// as zero, so a gate that must not pass on a misread should decide on the outcomes
+// themselves (PolicySetOutcome.Failed) or the evaluation's Status, not on zero counts.
 type PolicyResultCount struct {
 	AdvisoryFailed  int `json:"advisory-failed"`
 	Errored         int `json:"errored"`
@@ -138,7 +141,8 @@ type PolicySetOutcome struct {
 }
 
 // Failed returns the outcomes of the set's policies that did not pass: failed or
-// errored, advisory ones included.
+// errored, advisory ones included, and any whose status could not be read (""), so
+// that an odd value on the wire never counts as a pass.
 func (o *PolicySetOutcome) Failed() []PolicyOutcome {
 	var out []PolicyOutcome
 	for _, p := range o.Outcomes {

@@ -26,7 +26,8 @@
 // never the plan's values.
 //
 // Where regocheck is stricter than conftest: a deny, violation or warn rule that
-// cannot collect messages (a boolean rule, `deny if { … }`, or one with a longer
+// cannot collect messages (a boolean rule, `deny if { … }`, a single value that is
+// not written as an array or set, `deny := msg if { … }`, or one with a longer
 // reference, `deny.x contains …`) is refused at load, since conftest would silently
 // pass it; print() calls are dropped; and the environment is not visible to
 // policies (no opa.runtime().env).

@@ -55,7 +55,7 @@ func WithRegoV0() Option {
 // WithData makes doc the base data document the policies read under data (conftest's
 // --data, decoded by the caller), for example {"allowed_regions": […]} as
 // data.allowed_regions. doc must hold only JSON values (maps with string keys,
-// slices, strings, numbers, booleans and nil).
+// slices, strings, numbers, booleans and nil); Load returns an error for any other.
 func WithData(doc map[string]any) Option {
 	return func(c *config) { c.data = doc }
 }
@@ -105,15 +105,19 @@ func load(fsys fs.FS, root string, opts []Option) (*Policies, error) {
 	if cfg.allNamespaces {
 		namespaces = nil
 	}
-	found, err := findRules(compiler.Modules, namespaces)
+	// The rules are judged as written: compiling rewrites a comprehension in a rule's
+	// head into a variable, which would hide that the value is a collection.
+	found, err := findRules(modules, namespaces)
 	if err != nil {
 		return nil, err
 	}
-	var store storage.Store
+	// Written through WriteOne, which returns an error for data that is not JSON (a
+	// func, a channel), where inmem.NewFromObject would panic.
+	store := inmem.New()
 	if cfg.data != nil {
-		store = inmem.NewFromObject(cfg.data)
-	} else {
-		store = inmem.New()
+		if err := storage.WriteOne(context.Background(), store, storage.AddOp, storage.RootPath, cfg.data); err != nil {
+			return nil, fmt.Errorf("regocheck: the data document given to WithData: %w", err)
+		}
 	}
 	p := &Policies{files: len(modules)}
 	for _, r := range found {

@@ -119,8 +119,11 @@ func findRules(modules map[string]*ast.Module, namespaces []string) ([]*rule, er
 }
 
 // collectsMessages refuses deny, violation and warn rules that conftest would query
-// but that can never report a message: boolean rules (`deny if { … }`) and rules
-// with a longer reference (`deny.x contains …`, `warn["x"] if …`).
+// but that can never report a message: boolean rules (`deny if { … }`), rules with a
+// longer reference (`deny.x contains …`, `warn["x"] if …`), and single-value rules
+// whose value is not a collection (`deny := msg if { … }`), which conftest reads as
+// passing whatever they hold. A single value written as an array or set (literal or
+// comprehension) is a collection of messages, as conftest reads it, and stays.
 func collectsMessages(r *ast.Rule) error {
 	ref := r.Head.Ref()
 	loc := r.Head.Location
@@ -128,10 +131,12 @@ func collectsMessages(r *ast.Rule) error {
 	switch {
 	case len(ref) > 1:
 		why = "has a reference head, so conftest would never report it"
-	case r.Head.RuleKind() == ast.SingleValue && r.Head.Value != nil && isBoolean(r.Head.Value):
+	case r.Head.RuleKind() != ast.SingleValue || r.Head.Value == nil || isCollection(r.Head.Value):
+		return nil
+	case isBoolean(r.Head.Value):
 		why = "is a boolean rule, so it can never report a message"
 	default:
-		return nil
+		why = "has a single value, not a set of messages, so conftest would read it as passing"
 	}
 	return fmt.Errorf("%s:%d: rule %s %s: write `%s contains msg if { … }`", loc.File, loc.Row, ref, why, ref[0])
 }
@@ -139,6 +144,15 @@ func collectsMessages(r *ast.Rule) error {
 func isBoolean(t *ast.Term) bool {
 	_, ok := t.Value.(ast.Boolean)
 	return ok
+}
+
+// isCollection reports whether a rule's value is written as an array or a set.
+func isCollection(t *ast.Term) bool {
+	switch t.Value.(type) {
+	case *ast.Array, ast.Set, *ast.ArrayComprehension, *ast.SetComprehension:
+		return true
+	}
+	return false
 }
 
 // exceptionName is the name an exception rule uses for a rule: its name without the
