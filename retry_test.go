@@ -103,6 +103,30 @@ func TestPostNotRetriedOnServerError(t *testing.T) {
 	}
 }
 
+// A run task update that carries task configs may create them, so a 503 is not
+// retried; the same update without them is.
+func TestRunTaskUpdateWithTaskConfigsRetriedLikeAPost(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		opts     RunTaskUpdateOptions
+		attempts int64
+	}{
+		{"with task configs", RunTaskUpdateOptions{Organization: "org", TaskConfigs: []TaskConfigOptions{
+			{Global: true, EnforcementLevel: EnforcementMandatory, AllowedStages: []Stage{StagePrePlan}}}}, 1},
+		{"without", RunTaskUpdateOptions{Enabled: Ptr(true)}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newTestAPI(t)
+			var attempts atomic.Int64
+			api.handle("PATCH /api/v2/tasks/task-1", flaky(t, &attempts, "runtasks_update_response.json", status(503)))
+			_, _ = api.client.RunTasks.Update(context.Background(), "task-1", tt.opts)
+			if attempts.Load() != tt.attempts {
+				t.Errorf("attempts = %d, want %d", attempts.Load(), tt.attempts)
+			}
+		})
+	}
+}
+
 func TestPostRetriedOn429(t *testing.T) {
 	api := newTestAPI(t)
 	var attempts atomic.Int64

@@ -240,7 +240,10 @@ func (s *RunsService) List(ctx context.Context, workspaceID string, opts *RunLis
 }
 
 // All iterates over every run of a workspace that opts keeps, 100 per request unless
-// opts.PageSize says otherwise. opts is not modified.
+// opts.PageSize says otherwise. opts is not modified. Every page is a request to the
+// endpoint List reads, which the service allows 30 times a minute: past that it
+// answers 429 and the pipeline waits out its Retry-After, so a long history is slow
+// to walk; narrow it with opts' filters or stop the loop once you have what you need.
 func (s *RunsService) All(ctx context.Context, workspaceID string, opts *RunListOptions) iter.Seq2[*Run, error] {
 	var o RunListOptions
 	if opts != nil {

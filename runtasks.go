@@ -169,7 +169,9 @@ type RunTaskUpdateOptions struct {
 	AgentPoolID Nullable[string]
 	// TaskConfigs, when given, are sent as the task-configs relationship, shaped as on
 	// Create. The update table of the API page lists only global-configuration; the
-	// relationship is sent as the create sample shows it.
+	// relationship is sent as the create sample shows it. An update that carries them
+	// is retried like a Create (only when the service surely did not act), since the
+	// service may create configurations from it.
 	TaskConfigs []TaskConfigOptions
 	// Organization is the task's organization, the owner of TaskConfigs; required with
 	// them, since the update path (/tasks/:id) does not name it.
@@ -281,7 +283,10 @@ func (s *RunTasksService) Update(ctx context.Context, runTaskID string, opts Run
 	rels := runTaskWriteRels{AgentPool: relateTo(typeAgentPools, opts.AgentPoolID),
 		TaskConfigs: newTaskConfigsRel(opts.TaskConfigs, opts.Organization)}
 	doc := newResource(typeRunTasks, attrs, rels)
-	c := call{method: http.MethodPatch, path: apiPath("tasks", runTaskID), body: doc}
+	// Configurations sent inline may be created by the service, so a PATCH carrying
+	// them is retried like a POST: only when the service surely did not act on it.
+	c := call{method: http.MethodPatch, path: apiPath("tasks", runTaskID), body: doc,
+		notIdempotent: len(opts.TaskConfigs) > 0}
 	return readOne(ctx, &s.client.pipeline, c, runTaskFromWire)
 }
 
