@@ -20,6 +20,10 @@ const (
 	admitDuplicate
 	admitClosing
 	admitFull
+	// admitSubmitting: the same task result is being handed to the executor by
+	// another request, which may yet fail; this one is answered 503 so that the
+	// service asks again once the first has been stored or refused.
+	admitSubmitting
 )
 
 // seenDelivery is what the receiver remembers of a task result it accepted.
@@ -30,6 +34,10 @@ type seenDelivery struct {
 
 // inFlight marks a task result that is pending or running in this process.
 var inFlight = time.Unix(1<<62, 0)
+
+// submitting marks a task result that a request is handing to the executor: it is
+// not acknowledged yet, so a repeat must not be answered 200 as a duplicate.
+var submitting = time.Unix(1<<62, 1)
 
 // maxSeen bounds the task results remembered for the duplicate check. Past it, the
 // finished ones are forgotten early; a replay of one then runs again, and its final
@@ -101,8 +109,18 @@ func (r *Receiver) remember(id string, sum uint64, log *slog.Logger) admission {
 	if a := r.checkSeenLocked(id, sum, log); a != admitNew {
 		return a
 	}
-	r.seen[id] = seenDelivery{until: r.now().Add(r.dedupeWindow), sum: sum}
+	r.seen[id] = seenDelivery{until: submitting, sum: sum}
 	return admitNew
+}
+
+// submitted starts the duplicate window of a task result the executor stored.
+func (r *Receiver) submitted(id string) {
+	r.mu.Lock()
+	if e, ok := r.seen[id]; ok {
+		e.until = r.now().Add(r.dedupeWindow)
+		r.seen[id] = e
+	}
+	r.mu.Unlock()
 }
 
 // checkSeenLocked reports a closing receiver or a duplicate (logging a duplicate whose
@@ -112,7 +130,9 @@ func (r *Receiver) checkSeenLocked(id string, sum uint64, log *slog.Logger) admi
 		return admitClosing
 	}
 	now := r.now()
-	if e, ok := r.seen[id]; ok && now.Before(e.until) {
+	if e, ok := r.seen[id]; ok && e.until == submitting {
+		return admitSubmitting
+	} else if ok && now.Before(e.until) {
 		if e.sum != sum {
 			log.Warn("tfc: a repeated delivery of this task result carries a different body; acknowledged and not run again")
 		}
@@ -128,7 +148,7 @@ func (r *Receiver) checkSeenLocked(id string, sum uint64, log *slog.Logger) admi
 			if len(r.seen) < maxSeen {
 				break
 			}
-			if e.until != inFlight {
+			if e.until != inFlight && e.until != submitting {
 				delete(r.seen, k)
 			}
 		}

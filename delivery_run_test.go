@@ -508,6 +508,58 @@ func TestReceiverExecutor(t *testing.T) {
 	}
 }
 
+// slowQueue is an Executor whose Submit waits to be told how it ends, as a queue
+// whose publish is slow to be acknowledged.
+type slowQueue struct {
+	entered chan struct{}
+	outcome chan error
+	stored  atomic.Int64
+}
+
+func (q *slowQueue) Submit(ctx context.Context, _ Job) error {
+	q.entered <- struct{}{}
+	err := <-q.outcome
+	if err == nil {
+		q.stored.Add(1)
+	}
+	return err
+}
+
+// TestExecutorRepeatWhileStoring: the service retries a delivery while the first
+// request's Submit is still waiting. The repeat must not be answered 200 as a
+// duplicate, since the first Submit may fail and leave nothing stored.
+func TestExecutorRepeatWhileStoring(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	q := &slowQueue{entered: make(chan struct{}), outcome: make(chan error)}
+	front, _ := newTestReceiver(t, f, func(context.Context, *Delivery) (TaskResultUpdate, error) {
+		return Passed("unused"), nil
+	}, WithExecutor(q))
+
+	first := make(chan int)
+	go func() { first <- f.serve(front, "taskrs-slow").Code }()
+	<-q.entered
+	if rec := f.serve(front, "taskrs-slow"); rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("repeat during the first Submit: %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	q.outcome <- errors.New("publish not acknowledged")
+	if code := <-first; code != http.StatusServiceUnavailable {
+		t.Errorf("first request after a failed Submit: %d", code)
+	}
+
+	// The service's next try is a new delivery, stored and acknowledged; one after that
+	// is a duplicate.
+	second := make(chan int)
+	go func() { second <- f.serve(front, "taskrs-slow").Code }()
+	<-q.entered
+	q.outcome <- nil
+	if code := <-second; code != http.StatusOK || q.stored.Load() != 1 {
+		t.Errorf("retry: %d, %d stored", code, q.stored.Load())
+	}
+	if rec := f.serve(front, "taskrs-slow"); rec.Code != http.StatusOK || q.stored.Load() != 1 {
+		t.Errorf("duplicate after storing: %d, %d stored", rec.Code, q.stored.Load())
+	}
+}
+
 // TestProcessClampsFutureReceipt: a job received "in the future" (a clock ahead of the
 // worker's) counts its deadline from now, never past the check timeout.
 func TestProcessClampsFutureReceipt(t *testing.T) {

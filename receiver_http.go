@@ -82,7 +82,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // submit hands a delivery to the executor and answers 200 only once Submit returned
-// nil.
+// nil. Until then the task result is marked submitting: a repeat arriving meanwhile
+// (the service gave up on the first request and retried) is answered 503, not 200,
+// since the first Submit may still fail and leave nothing stored.
 func (r *Receiver) submit(w http.ResponseWriter, req *http.Request, rt *RunTaskRequest, body []byte, signature string, sum uint64, log *slog.Logger) {
 	switch r.remember(rt.TaskResultID, sum, log) {
 	case admitDuplicate:
@@ -93,6 +95,10 @@ func (r *Receiver) submit(w http.ResponseWriter, req *http.Request, rt *RunTaskR
 	case admitClosing:
 		r.busy(w, req, "shutting down")
 		return
+	case admitSubmitting:
+		log.Info("tfc: run task delivery repeated while the first is being stored; asked to retry")
+		r.busy(w, req, "the same delivery is being stored")
+		return
 	}
 	job := Job{Body: bytes.Clone(body), Signature: signature, TaskResultID: rt.TaskResultID, ReceivedAt: r.now()}
 	if err := r.executor.Submit(req.Context(), job); err != nil {
@@ -102,6 +108,7 @@ func (r *Receiver) submit(w http.ResponseWriter, req *http.Request, rt *RunTaskR
 		r.busy(w, req, "the job queue did not take the delivery")
 		return
 	}
+	r.submitted(rt.TaskResultID)
 	log.Info("tfc: run task delivery accepted")
 	r.countAccepted()
 	w.WriteHeader(http.StatusOK)
