@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -173,6 +174,36 @@ func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidConfig
 
 // redactURLs prints the configured server URLs without user information, for logs and
 // errors: a URL may carry a user and password.
+// scrubCredentials replaces in text the user information of every URL of the
+// comma-separated list raw (user:password, or a token), and each password alone.
+func scrubCredentials(text, raw string) string {
+	var secrets []string
+	for _, p := range strings.Split(raw, ",") {
+		p = strings.TrimSpace(p)
+		at := strings.LastIndex(p, "@")
+		if at < 0 {
+			continue
+		}
+		userinfo := p[:at]
+		if s := strings.Index(userinfo, "://"); s >= 0 {
+			userinfo = userinfo[s+3:]
+		}
+		if userinfo == "" {
+			continue
+		}
+		secrets = append(secrets, userinfo)
+		if _, password, ok := strings.Cut(userinfo, ":"); ok && password != "" {
+			secrets = append(secrets, password)
+		}
+	}
+	// Longest first, so that a user:password goes whole before its password alone.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	for _, s := range secrets {
+		text = strings.ReplaceAll(text, s, "[redacted]")
+	}
+	return text
+}
+
 func redactURLs(raw string) string {
 	parts := strings.Split(raw, ",")
 	for i, p := range parts {

@@ -136,9 +136,21 @@ func (q *Queue) connect(role string) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("natsqueue: connecting to %s: %w", q.where(), err)
+		return nil, q.connectError(err)
 	}
 	return nc, nil
+}
+
+// connectError names the servers without credentials. A URL that does not parse comes
+// back from nats.Connect as a *url.Error quoting it whole, password included; such an
+// error keeps its words with the credentials taken out, and is not wrapped, so that
+// unwrapping cannot reach the original text either.
+func (q *Queue) connectError(err error) error {
+	text := err.Error()
+	if scrubbed := scrubCredentials(text, q.cfg.URL); scrubbed != text {
+		return fmt.Errorf("natsqueue: connecting to %s: %s", q.where(), scrubbed)
+	}
+	return fmt.Errorf("natsqueue: connecting to %s: %w", q.where(), err)
 }
 
 func (q *Queue) where() string {

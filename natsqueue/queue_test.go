@@ -246,6 +246,31 @@ func TestOpenRefusesAnIncompatibleStream(t *testing.T) {
 	}
 }
 
+// A server URL that does not parse is reported without its credentials: nats.Connect
+// returns a *url.Error that quotes the URL whole.
+func TestOpenErrorLeavesCredentialsOut(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, url := range []string{
+		"nats://alice:s3cr3tpw@bad host:4222",
+		"nats://127.0.0.1:4222,nats://bob:s3cr3tpw@[::1:4222",
+		"nats://s3cr3tpw@bad host:4222",
+	} {
+		_, err := Open(ctx, Config{URL: url})
+		if err == nil {
+			t.Fatalf("Open(%q) succeeded", url)
+		}
+		if strings.Contains(err.Error(), "s3cr3tpw") || !strings.Contains(err.Error(), "[redacted]") {
+			t.Errorf("Open(%q): %v", url, err)
+		}
+		for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+			if strings.Contains(e.Error(), "s3cr3tpw") {
+				t.Errorf("Open(%q): a wrapped error holds the password: %v", url, e)
+			}
+		}
+	}
+}
+
 // Printing a configuration or a queue never shows the credentials in a server URL,
 // whatever the verb.
 func TestPrintingLeavesCredentialsOut(t *testing.T) {
