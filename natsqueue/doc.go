@@ -32,8 +32,9 @@
 // result is still open, so a run whose final result landed but whose acknowledgement
 // was lost is not run again. A worker that stops (Worker.Stop) out of time hands its
 // jobs back unreported, for other workers to run. Nothing is guaranteed about a job
-// whose final result the service kept refusing past WorkerOptions.GiveUpAfter (it is
-// terminated, with an error log), nor about the check running only once (a worker that
+// whose final result the service kept refusing past WorkerOptions.GiveUpAfter, or
+// refused for good (a 4xx other than 408 and 429): it is terminated, with an error
+// log; nor about the check running only once (a worker that
 // dies mid-check has its job run again elsewhere): write checks that may run twice.
 //
 // # On the wire

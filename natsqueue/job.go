@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,11 @@ func (w *Worker) run(a *activeJob) {
 		a.log.Warn("natsqueue: the service no longer accepts the job's access token (its task result is over); terminated",
 			slog.String("reason", err.Error()))
 		a.settle(func(msg jetstream.Msg) error { return msg.TermWithReason("refused: the access token expired") }, "")
+	case errors.Is(err, tfc.ErrResultNotReported) && refusedForGood(err):
+		// A 4xx other than 408 and 429 (after the receiver's own plain-form retry of a
+		// 422): delivering the job again would run the check again to the same answer.
+		a.log.Error("natsqueue: the service refused the final result for good; terminated", slog.String("reason", err.Error()))
+		a.settle(func(msg jetstream.Msg) error { return msg.TermWithReason("final result refused by the service") }, "")
 	case errors.Is(err, tfc.ErrJobRefused):
 		a.log.Warn("natsqueue: job refused by the receiver; terminated", slog.String("reason", err.Error()))
 		a.settle(func(msg jetstream.Msg) error { return msg.TermWithReason("refused: bad signature or body") }, "")
@@ -67,6 +73,18 @@ func (w *Worker) run(a *activeJob) {
 		a.log.Warn("natsqueue: job will be delivered again", slog.String("error", err.Error()), slog.Duration("delay", delay))
 		a.settle(func(msg jetstream.Msg) error { return msg.NakWithDelay(delay) }, "")
 	}
+}
+
+// refusedForGood reports whether the service answered the final result with a status
+// that no retry changes: a 4xx other than 408 Request Timeout and 429 Too Many
+// Requests (409 never gets here: Process counts it as reported).
+func refusedForGood(err error) bool {
+	var apiErr *tfc.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	code := apiErr.StatusCode
+	return code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
 }
 
 // ack acknowledges a done job and waits for the server to confirm it. Unconfirmed,

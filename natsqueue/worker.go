@@ -63,8 +63,12 @@ const pollTimeout = 5 * time.Second
 //   - "+TERM" when Process returned tfc.ErrJobRefused (a bad signature or body: the
 //     job is never acted on; or an access token the service no longer accepts: the
 //     task result is over), and for a message that is not a job of this package;
-//   - "-NAK" with a delay when Process returned tfc.ErrResultNotReported (or any other
-//     error): RetryDelay doubling per delivery up to MaxRetryDelay;
+//   - "+TERM" when Process returned tfc.ErrResultNotReported for a refusal no retry
+//     changes (a 4xx other than 408 and 429: 401, 403, 404, or 422 for the plain form
+//     too), logged as an error;
+//   - "-NAK" with a delay when Process returned tfc.ErrResultNotReported for any other
+//     cause (a 5xx, 408, 429, the network), or any other error: RetryDelay doubling per
+//     delivery up to MaxRetryDelay;
 //   - "-NAK" without delay when Process returned tfc.ErrHandBack (Stop ran out of
 //     time) or tfc.ErrReceiverClosed (and then the worker stops pulling): another
 //     worker takes the job at once.

@@ -277,6 +277,26 @@ func TestServiceDownJobIsDeliveredAgain(t *testing.T) {
 	eventually(t, "the job acknowledged", func() bool { return streamMsgs(t, q) == 0 })
 }
 
+// A final result the service refuses for good (403 here) is not delivered again: the
+// check would run again to the same refusal for hours.
+func TestFinalRefusedForGoodIsTerminated(t *testing.T) {
+	logger, logs := captureLogs()
+	svc := newFakeService(t)
+	q := openEmbedded(t, func(c *Config) { c.Logger = logger })
+	svc.setAnswerFinal(func(string) int { return http.StatusForbidden })
+	var runs atomic.Int64
+	startWorker(t, q, newReceiver(t, svc, counting(&runs)), WorkerOptions{RetryDelay: time.Millisecond})
+	job := svc.newJob()
+	submit(t, q, job)
+	eventually(t, "the job terminated", func() bool { return streamMsgs(t, q) == 0 })
+	if runs.Load() != 1 {
+		t.Errorf("the check ran %d times, want once", runs.Load())
+	}
+	if !strings.Contains(logs.String(), "refused the final result for good") {
+		t.Errorf("the termination is not logged:\n%s", logs.String())
+	}
+}
+
 // A job still unreported long after its receipt is terminated without a callback.
 func TestJobPastGiveUpIsTerminated(t *testing.T) {
 	logger, logs := captureLogs()
