@@ -29,6 +29,7 @@ type Delivery struct {
 	ctx          context.Context // ends at the deadline, on shutdown, or when the service says final
 	cancel       context.CancelCauseFunc
 	caller       context.Context // Process's (nil in process): a hand-back (ErrHandBack) ends it
+	callerCtx    context.Context // the ctx given to Process (nil in process), to tell its end from others
 	stopDeadline context.CancelFunc
 	receivedAt   time.Time
 	weight       int64 // bytes held against the pending bound while it waits
@@ -39,6 +40,12 @@ type Delivery struct {
 	window        Limiter // the access token's rate window, taken at the first call
 	releaseWindow func()
 	windowDone    bool // the delivery ended: its window is given back
+
+	// finishing ends when the final result is about to be sent: it cuts short a
+	// progress update in flight (a check's Progress with a context that never ends,
+	// retrying against a failing service) that would hold mu, and so the final.
+	finishing      context.Context
+	startFinishing context.CancelFunc
 
 	mu      sync.Mutex // serialises callbacks
 	started bool       // the check has begun
@@ -63,7 +70,9 @@ func (d *Delivery) HasPlan() bool { return d.Request.PlanJSONAPIURL != "" }
 // Progress reports "running" with message (and keeps the task result alive: the
 // service errors a task result with no update for 10 minutes). Heartbeats repeat the
 // last message. If the service answers that the result is already final, or that the
-// token is no longer valid, the check's context is cancelled.
+// token is no longer valid, the check's context is cancelled. Once the final result
+// is due, Progress returns ErrDeliveryFinished, and an update still in flight (its
+// retries included) is cut short, so that it never delays the final result.
 //
 // PATCH task_result_callback_url with status "running".
 func (d *Delivery) Progress(ctx context.Context, message string) error {
@@ -73,9 +82,15 @@ func (d *Delivery) Progress(ctx context.Context, message string) error {
 // progress is Progress; a message not kept is sent once, and heartbeats go on
 // repeating the one before.
 func (d *Delivery) progress(ctx context.Context, message string, keep bool) error {
+	if d.finishing != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(d.finishing, cancel)()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.done {
+	if d.done || (d.finishing != nil && d.finishing.Err() != nil) {
 		return ErrDeliveryFinished
 	}
 	msg := message
@@ -92,6 +107,9 @@ func (d *Delivery) progress(ctx context.Context, message string, keep bool) erro
 		msg = queuedProgressMessage
 	}
 	err := d.callbackLocked(ctx, TaskResultUpdate{Status: TaskResultRunning, Message: msg})
+	if err != nil && d.finishing != nil && d.finishing.Err() != nil {
+		return ErrDeliveryFinished // cut short for the final result
+	}
 	switch {
 	case errors.Is(err, ErrConflict):
 		d.cancel(errAlreadyFinal)

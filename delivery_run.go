@@ -33,6 +33,7 @@ func (r *Receiver) newDelivery(parent context.Context, rt *RunTaskRequest, recei
 		stopDeadline: stopDeadline,
 		receivedAt:   receivedAt,
 	}
+	d.finishing, d.startFinishing = context.WithCancel(context.Background())
 	d.beats = d.startHeartbeats(r.heartbeat)
 	return d
 }
@@ -66,7 +67,7 @@ func (r *Receiver) runDelivery(d *Delivery, holdsSlot bool) error {
 	if send {
 		err = r.sendFinal(d, update)
 	} else {
-		err = unsentError(d.stopCause())
+		err = d.unsentError()
 	}
 	d.end()
 	return err
@@ -102,14 +103,23 @@ func (d *Delivery) handedBack() error {
 }
 
 // unsentError is what Process returns for a delivery that ended without sending a
-// final result, by why: the hand-back itself, ErrJobRefused when the service no longer
-// takes the token, nil when it has a final result already.
-func unsentError(cause error) error {
+// final result, by why: the hand-back itself; ErrJobRefused when the service no longer
+// takes the token; for a job that never started, ErrReceiverClosed or the cause of
+// Process's own context (the queue delivers it again); nil when the service has a
+// final result already.
+func (d *Delivery) unsentError() error {
+	cause := d.stopCause()
 	switch {
 	case errors.Is(cause, ErrHandBack):
 		return cause
 	case errors.Is(cause, errTokenRejected):
 		return fmt.Errorf("%w: %w", ErrJobRefused, cause)
+	case errors.Is(cause, errAlreadyFinal):
+		return nil
+	case d.callerCtx != nil && d.callerCtx.Err() != nil:
+		return context.Cause(d.callerCtx)
+	case d.caller != nil && errors.Is(cause, ErrReceiverClosed):
+		return ErrReceiverClosed
 	}
 	return nil
 }
@@ -132,6 +142,18 @@ func (r *Receiver) unstarted(d *Delivery) (TaskResultUpdate, bool) {
 	case errors.Is(cause, errAlreadyFinal):
 		d.log.Info("tfc: run task result already final at the service; the check is not run")
 		return TaskResultUpdate{}, false
+	}
+	if !errors.Is(cause, errCheckDeadline) && d.caller != nil {
+		// A Process call that ends before its check started leaves the job to its
+		// queue, which delivers it again: Process returns the cause (unsentError).
+		switch {
+		case d.callerCtx.Err() != nil:
+			d.log.Info("tfc: run task job's context ended before its check started; nothing reported", slog.String("cause", cause.Error()))
+			return TaskResultUpdate{}, false
+		case errors.Is(cause, ErrReceiverClosed):
+			d.log.Info("tfc: the receiver shut down before the job's check started; nothing reported")
+			return TaskResultUpdate{}, false
+		}
 	}
 	d.log.Warn("tfc: run task check not started", slog.String("cause", cause.Error()))
 	switch {
@@ -365,6 +387,9 @@ func (h *heartbeats) stop() {
 // finish stops the heartbeats and marks the delivery as reported: later Progress
 // calls fail.
 func (d *Delivery) finish() {
+	if d.startFinishing != nil {
+		d.startFinishing()
+	}
 	d.beats.stop()
 	d.mu.Lock()
 	d.done = true
@@ -390,8 +415,9 @@ func (d *Delivery) end() {
 // Process runs a job taken off a queue (see WithExecutor) with every guarantee of the
 // in-process path: it verifies the signature and the URLs again, decodes the request,
 // waits for a check slot (WithMaxInFlight counts Process calls too), runs the check
-// with heartbeats and a deadline counted from job.ReceivedAt, and reports exactly one
-// final result. It blocks until the final callback is done; a check that overruns and
+// with heartbeats and a deadline counted from job.ReceivedAt (both from the start, the
+// wait for a slot included: a job whose deadline passes while it waits is reported
+// failed), and reports exactly one final result. It blocks until the final callback is done; a check that overruns and
 // ignores its context keeps its slot, not the caller, after that.
 //
 // A job delivered again (job.Attempt > 1) may have been reported by an earlier run
@@ -413,7 +439,7 @@ func (d *Delivery) end() {
 //     up on a receiver built WithHandBackOnShutdown; the error then matches
 //     ErrReceiverClosed too); nothing final was sent: deliver it again, at once;
 //   - ErrReceiverClosed, or ctx's cause (context.Cause): the receiver was shut down,
-//     or ctx ended, before the check started; nothing was called back: deliver it
+//     or ctx ended, before the check started; nothing final was sent: deliver it
 //     again;
 //   - ErrResultNotReported: the check ran, but its final callback did not land (see
 //     ErrResultNotReported for which causes a retry may fix): deliver it again later.
@@ -435,10 +461,6 @@ func (r *Receiver) Process(ctx context.Context, job Job) error {
 	}
 	r.lives.Add(1)
 	r.mu.Unlock()
-	if err := r.takeSlot(ctx); err != nil {
-		r.lives.Done()
-		return err
-	}
 	log := r.logger.With(deliveryAttrs(rt)...)
 	if now := r.now(); job.ReceivedAt.After(now) {
 		log.Warn("tfc: run task job received in the future; its deadline counts from now", slog.Duration("ahead_by", job.ReceivedAt.Sub(now)))
@@ -454,25 +476,32 @@ func (r *Receiver) Process(ctx context.Context, job Job) error {
 		cancel(context.Cause(shard))
 	})
 	defer stop()
+	// The delivery, with its heartbeats and deadline, exists before the wait for a
+	// slot: a job waiting behind busy checks keeps telling the service it is alive,
+	// and one whose deadline passes while it waits is reported failed, as in process.
 	d := r.newDelivery(parent, rt, job.ReceivedAt, log)
 	d.caller = parent
+	d.callerCtx = ctx
 	if job.Attempt > 1 {
 		d.resume(job.Attempt)
 	}
-	return r.runDelivery(d, true)
+	return r.runDelivery(d, r.takeSlot(d))
 }
 
-// takeSlot waits for a check slot for a Process call, counted as pending meanwhile.
-func (r *Receiver) takeSlot(ctx context.Context) error {
+// takeSlot waits for a check slot for a Process call, counted as pending meanwhile,
+// and reports whether it got one: not when d's context ended first (its deadline, the
+// caller's context, a hand-back, the service's answer to a resume, or Shutdown).
+func (r *Receiver) takeSlot(d *Delivery) bool {
+	if d.ctx.Err() != nil {
+		return false
+	}
 	r.waitingProcess.Add(1)
 	defer r.waitingProcess.Add(-1)
 	select {
 	case r.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-r.ctx.Done():
-		return ErrReceiverClosed
+		return true
+	case <-d.ctx.Done():
+		return false
 	}
 }
 

@@ -560,6 +560,102 @@ func TestExecutorRepeatWhileStoring(t *testing.T) {
 	}
 }
 
+// TestProcessWaitingForASlot: a Process call waiting behind a busy check keeps the
+// task result alive with "waiting" heartbeats, and one whose deadline passes while it
+// waits is reported failed without running its check, as a delivery waiting in
+// process would be.
+func TestProcessWaitingForASlot(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	release := make(chan struct{})
+	started := make(chan string, 4)
+	worker, _ := newTestReceiver(t, f, func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
+		started <- d.Request.TaskResultID
+		if d.Request.TaskResultID == "taskrs-busy" {
+			<-release
+		}
+		return Passed("ok"), nil
+	}, WithMaxInFlight(1), WithHeartbeat(time.Millisecond), WithCheckTimeout(time.Hour))
+	job := func(id string, receivedAt time.Time) Job {
+		body, _ := json.Marshal(f.request(id, StagePostPlan, false))
+		return Job{Body: body, Signature: Sign(f.key, body), TaskResultID: id, ReceivedAt: receivedAt}
+	}
+	busy := make(chan error, 1)
+	go func() { busy <- worker.Process(context.Background(), job("taskrs-busy", time.Time{})) }()
+	if id := <-started; id != "taskrs-busy" {
+		t.Fatalf("started %s", id)
+	}
+
+	waiting := make(chan error, 1)
+	go func() { waiting <- worker.Process(context.Background(), job("taskrs-waiting", time.Time{})) }()
+	for cb := range f.running {
+		if cb.TaskResultID == "taskrs-waiting" {
+			if cb.Message != queuedProgressMessage {
+				t.Errorf("heartbeat while waiting says %q", cb.Message)
+			}
+			break
+		}
+	}
+
+	// Its deadline passes while it waits: failed at once, the check not run.
+	late := job("taskrs-late", time.Now().Add(-time.Hour+20*time.Millisecond))
+	if err := worker.Process(context.Background(), late); err != nil {
+		t.Errorf("job whose deadline passed while waiting: %v", err)
+	}
+	if cb := f.waitFinal(); cb.TaskResultID != "taskrs-late" || cb.Status != TaskResultFailed || !strings.Contains(cb.Message, "could not start within 1h0m0s") {
+		t.Errorf("final = %+v", cb)
+	}
+
+	close(release)
+	if err := <-busy; err != nil {
+		t.Errorf("busy job: %v", err)
+	}
+	if err := <-waiting; err != nil {
+		t.Errorf("waiting job: %v", err)
+	}
+	for range 2 {
+		if cb := f.waitFinal(); cb.Status != TaskResultPassed {
+			t.Errorf("final = %+v", cb)
+		}
+	}
+	close(started)
+	for id := range started {
+		if id == "taskrs-late" {
+			t.Error("the check ran for the job past its deadline")
+		}
+	}
+}
+
+// TestProgressInFlightDoesNotDelayTheFinal: a check leaves a Progress call running
+// with a context that never ends, against a service that answers it 503 with long
+// retry waits; the final result goes out at once and the Progress call ends.
+func TestProgressInFlightDoesNotDelayTheFinal(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	refused := make(chan struct{}, 1)
+	f.respond = func(_ string, _ int, status TaskResultStatus) int {
+		if status == TaskResultRunning {
+			select {
+			case refused <- struct{}{}:
+			default:
+			}
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	progressed := make(chan error, 1)
+	_, srv := newTestReceiver(t, f, func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
+		go func() { progressed <- d.Progress(context.Background(), "still looking") }()
+		<-refused // its first attempt was answered 503; the next waits an hour
+		return Passed("done"), nil
+	}, WithHeartbeat(0), WithCallbackRetryPolicy(RetryPolicy{MaxRetries: 5, MinWait: time.Hour, MaxWait: time.Hour}))
+	f.deliver(srv.URL, f.request("taskrs-progress", StagePostPlan, false))
+	if cb := f.waitFinal(); cb.Status != TaskResultPassed {
+		t.Errorf("final = %+v", cb)
+	}
+	if err := <-progressed; !errors.Is(err, ErrDeliveryFinished) {
+		t.Errorf("the cut Progress returned %v, want ErrDeliveryFinished", err)
+	}
+}
+
 // TestProcessClampsFutureReceipt: a job received "in the future" (a clock ahead of the
 // worker's) counts its deadline from now, never past the check timeout.
 func TestProcessClampsFutureReceipt(t *testing.T) {
