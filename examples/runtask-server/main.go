@@ -188,15 +188,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	if err != nil {
 		return err
 	}
-	m.watch(receiver, q)
+	probes := newQueueProbes(q)
+	m.watch(receiver, probes)
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		_ = worker.Stop(context.Background())
+		stopWorker(worker)
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/healthz", healthz(q))
+	mux.Handle("/healthz", healthz(probes))
 	mux.Handle("/metrics", m.handler())
 	mux.Handle("/", receiver)
 	srv := deletionguard.NewServer(cfg.addr, mux)
@@ -214,11 +215,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 
 	select {
 	case err := <-serveErr:
-		_ = worker.Stop(context.Background())
+		stopWorker(worker)
 		return err
 	case <-ctx.Done():
 	}
 	return shutdown(srv, serveErr, worker, receiver, logger)
+}
+
+// stopWorker stops the worker on an error path within shutdownTimeout: checks still
+// running then are handed back to the queue, for the next start or another replica,
+// rather than holding the exit for up to their 55-minute deadline.
+func stopWorker(worker *natsqueue.Worker) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	_ = worker.Stop(ctx)
 }
 
 // shutdown stops in the order that loses nothing: no new deliveries (the service

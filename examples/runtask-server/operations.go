@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,20 +22,63 @@ import (
 // JetStream.
 const probeTimeout = 5 * time.Second
 
-// healthz answers GET /healthz: 200 "ok" when the queue takes writes now (a delivery
+// probeFreshFor is how long an answer from JetStream serves /healthz and /metrics.
+// They share the delivery address, unauthenticated, so without it every request to
+// them would cost JetStream API calls.
+const probeFreshFor = time.Second
+
+// probe is one question to JetStream whose answer is shared for probeFreshFor; callers
+// meanwhile wait for the one question in flight rather than ask again.
+type probe[T any] struct {
+	ask func(context.Context) (T, error)
+
+	mu    sync.Mutex
+	asked time.Time
+	value T
+	err   error
+}
+
+func newProbe[T any](ask func(context.Context) (T, error)) *probe[T] {
+	return &probe[T]{ask: ask}
+}
+
+func (p *probe[T]) get() (T, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.asked.IsZero() || time.Since(p.asked) >= probeFreshFor {
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		p.value, p.err = p.ask(ctx)
+		cancel()
+		p.asked = time.Now()
+	}
+	return p.value, p.err
+}
+
+// queueProbes are the queue's two questions: does it take writes, and what it holds.
+type queueProbes struct {
+	ready *probe[struct{}]
+	stats *probe[natsqueue.Stats]
+}
+
+func newQueueProbes(q *natsqueue.Queue) queueProbes {
+	return queueProbes{
+		ready: newProbe(func(ctx context.Context) (struct{}, error) { return struct{}{}, q.Ready(ctx) }),
+		stats: newProbe(q.Stats),
+	}
+}
+
+// healthz answers GET /healthz: 200 "ok" when the queue takes writes (a delivery
 // would be stored and answered 200), 503 with the reason otherwise (no JetStream
-// leader or quorum, disconnected, closed).
-func healthz(q *natsqueue.Queue) http.Handler {
+// leader or quorum, disconnected, closed); the answer is at most probeFreshFor old.
+func healthz(probes queueProbes) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
-		defer cancel()
 		w.Header().Set("Cache-Control", "no-store")
-		if err := q.Ready(ctx); err != nil {
+		if _, err := probes.ready.get(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -126,7 +170,7 @@ func (m *metrics) hooks() tfc.ReceiverHooks {
 
 // watch adds the gauges read at every scrape: the receiver's load and the queue's
 // counts.
-func (m *metrics) watch(r *tfc.Receiver, q *natsqueue.Queue) {
+func (m *metrics) watch(r *tfc.Receiver, probes queueProbes) {
 	m.registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tfc_receiver_deliveries_pending",
@@ -136,16 +180,19 @@ func (m *metrics) watch(r *tfc.Receiver, q *natsqueue.Queue) {
 			Name: "tfc_receiver_checks_in_flight",
 			Help: "Checks running in this process.",
 		}, func() float64 { return float64(r.Stats().InFlight) }),
-		queueCollector{q},
+		queueCollector{probes},
 	)
 }
 
+// maxScrapesAtOnce bounds the scrapes served at once; more get 503.
+const maxScrapesAtOnce = 4
+
 func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{MaxRequestsInFlight: maxScrapesAtOnce})
 }
 
-// queueCollector reads the queue's counts from JetStream at every scrape.
-type queueCollector struct{ q *natsqueue.Queue }
+// queueCollector reads the queue's counts from JetStream, at most once a probeFreshFor.
+type queueCollector struct{ probes queueProbes }
 
 var (
 	queueReadyDesc = prometheus.NewDesc("tfc_queue_ready",
@@ -168,14 +215,12 @@ func (c queueCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect reports whether the queue is ready, and its counts when JetStream answers
 // (none otherwise: a missing series, not a false zero).
 func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-	defer cancel()
 	ready := 0.0
-	if c.q.Ready(ctx) == nil {
+	if _, err := c.probes.ready.get(); err == nil {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(queueReadyDesc, prometheus.GaugeValue, ready)
-	stats, err := c.q.Stats(ctx)
+	stats, err := c.probes.stats.get()
 	if err != nil {
 		return
 	}
