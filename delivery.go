@@ -155,36 +155,59 @@ func (d *Delivery) Plan(ctx context.Context) (*tfjson.Plan, error) {
 
 // PlanWithLimit is Plan with a cap of maxBytes instead of the receiver's.
 func (d *Delivery) PlanWithLimit(ctx context.Context, maxBytes int64) (*tfjson.Plan, error) {
+	var plan tfjson.Plan
+	err := d.withPlanJSON(ctx, maxBytes, func(body io.Reader) error {
+		data, err := readCapped(body, maxBytes)
+		if err != nil {
+			if errors.Is(err, ErrPlanTooLarge) {
+				return err
+			}
+			return fmt.Errorf("tfc: reading the plan JSON: %w", err)
+		}
+		if err := json.Unmarshal(data, &plan); err != nil {
+			return fmt.Errorf("tfc: decoding the plan JSON: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &plan, nil
+}
+
+// DecodePlan streams the run's plan JSON (see PlanJSON) to decode, for a decoder other
+// than terraform-json's (an OPA input document, say), with Plan's guards: decode reads
+// at most the receiver's plan cap (WithMaxPlanBytes) after any transfer compression is
+// undone, and gets an error matching ErrPlanTooLarge past it (nothing is read when
+// the service declares a larger length); and the call counts against
+// WithMaxConcurrentPlans until decode returns, so that large decodes do not all hold
+// their memory at once. DecodePlan returns decode's error, or the download's.
+func (d *Delivery) DecodePlan(ctx context.Context, decode func(io.Reader) error) error {
+	return d.withPlanJSON(ctx, d.receiver.maxPlanBytes, decode)
+}
+
+// withPlanJSON takes a plan slot, opens the plan JSON and hands it to read, capped at
+// maxBytes, returning read's error as it is.
+func (d *Delivery) withPlanJSON(ctx context.Context, maxBytes int64, read func(io.Reader) error) error {
 	if maxBytes <= 0 {
-		return nil, invalidArg("max plan bytes", "must be positive")
+		return invalidArg("max plan bytes", "must be positive")
 	}
 	plans := d.receiver.plans
 	select {
 	case plans <- struct{}{}:
 		defer func() { <-plans }()
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	body, declared, err := d.planJSON(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer body.Close()
 	if declared > maxBytes {
-		return nil, errPlanTooLarge(maxBytes)
+		return errPlanTooLarge(maxBytes)
 	}
-	data, err := readCapped(body, maxBytes)
-	if err != nil {
-		if errors.Is(err, ErrPlanTooLarge) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("tfc: reading the plan JSON: %w", err)
-	}
-	var plan tfjson.Plan
-	if err := json.Unmarshal(data, &plan); err != nil {
-		return nil, fmt.Errorf("tfc: decoding the plan JSON: %w", err)
-	}
-	return &plan, nil
+	return read(&cappedReader{r: body, n: maxBytes, tooLarge: errPlanTooLarge(maxBytes)})
 }
 
 func errPlanTooLarge(limit int64) error {

@@ -145,13 +145,23 @@ func TestDeliveryPlanCap(t *testing.T) {
 			big := append([]byte(`{"format_version":"1.2","variables":{"pad":{"value":"`), bytes.Repeat([]byte("a"), 8<<20)...)
 			f.plan, f.planGzip = append(big, `"}}}`...), gz
 			type got struct {
-				capped, limited error
-				streamed        int64
+				capped, limited, decoded, decodeErr error
+				streamed                            int64
 			}
 			results := make(chan got, 1)
+			decodeFailed := errors.New("the decoder's own error")
 			_, srv := newTestReceiver(t, f, func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
 				var g got
 				_, g.capped = d.Plan(ctx)
+				g.decoded = d.DecodePlan(ctx, func(r io.Reader) error {
+					var doc map[string]any
+					return json.NewDecoder(r).Decode(&doc)
+				})
+				if g.decodeErr = d.DecodePlan(ctx, func(io.Reader) error { return decodeFailed }); !gz && !errors.Is(g.decodeErr, ErrPlanTooLarge) {
+					t.Errorf("DecodePlan of a plan declared over the cap called the decoder: %v", g.decodeErr)
+				} else if gz && !errors.Is(g.decodeErr, decodeFailed) {
+					t.Errorf("DecodePlan's decoder error came back as %v", g.decodeErr)
+				}
 				_, g.limited = d.PlanWithLimit(ctx, 16<<20)
 				if rc, err := d.PlanJSON(ctx); err == nil {
 					g.streamed, _ = io.Copy(io.Discard, rc)
@@ -164,6 +174,9 @@ func TestDeliveryPlanCap(t *testing.T) {
 			g := <-results
 			if !errors.Is(g.capped, ErrPlanTooLarge) || !strings.Contains(g.capped.Error(), "PlanJSON") {
 				t.Errorf("Plan over the cap: %v", g.capped)
+			}
+			if !errors.Is(g.decoded, ErrPlanTooLarge) {
+				t.Errorf("DecodePlan over the cap: %v", g.decoded)
 			}
 			if g.limited != nil || g.streamed != int64(len(f.plan)) {
 				t.Errorf("PlanWithLimit: %v; streamed %d of %d bytes", g.limited, g.streamed, len(f.plan))

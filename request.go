@@ -465,11 +465,15 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	if c.n <= 0 {
 		// One more byte tells a body of exactly the cap from a larger one.
 		var probe [1]byte
-		if n, _ := c.r.Read(probe[:]); n > 0 {
+		n, err := c.r.Read(probe[:])
+		if n > 0 {
 			if c.tooLarge != nil {
 				return 0, c.tooLarge
 			}
 			return 0, errBodyTooLarge
+		}
+		if err != nil && err != io.EOF {
+			return 0, err // a failed read (or an inner cap) is not the end of the body
 		}
 		return 0, io.EOF
 	}
