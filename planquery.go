@@ -2,10 +2,13 @@ package tfc
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/tfkit/tfc/internal/printguard"
 )
 
 // Action is what Terraform plans to do with one resource instance: the meaning of a
@@ -133,6 +136,23 @@ func (c Change) String() string {
 	return fmt.Sprintf("%s (%s)", c.Address, c.Action)
 }
 
+// Format prints String whatever the verb, so that no verb reaches the record's
+// before and after values, which may be sensitive.
+func (c Change) Format(f fmt.State, verb rune) { printguard.Format(f, verb, c) }
+
+// LogValue logs the address, action and mode only: slog's JSON handler would
+// otherwise marshal the whole record, sensitive values included.
+func (c Change) LogValue() slog.Value {
+	if c.ResourceChange == nil {
+		return slog.GroupValue()
+	}
+	return slog.GroupValue(
+		slog.String("address", c.Address),
+		slog.String("action", string(c.Action)),
+		slog.String("mode", string(c.Mode)),
+	)
+}
+
 // ChangeSeq is a sequence of a plan's resource changes, in the plan's order: an
 // iter.Seq[Change] to range over, whose methods narrow it or sum it up. Each method
 // returns a new sequence and leaves s as it was; nothing is read until the sequence
@@ -182,7 +202,7 @@ func (s ChangeSeq) Where(keep func(Change) bool) ChangeSeq {
 
 // Type returns the changes of s to resources of any of types ("aws_s3_bucket").
 func (s ChangeSeq) Type(types ...string) ChangeSeq {
-	return s.Where(func(c Change) bool { return slices.Contains(types, c.Type) })
+	return s.Where(func(c Change) bool { return c.ResourceChange != nil && slices.Contains(types, c.Type) })
 }
 
 // Action returns the changes of s whose action is any of actions.
@@ -192,7 +212,7 @@ func (s ChangeSeq) Action(actions ...Action) ChangeSeq {
 
 // Managed returns the changes of s to managed resources (mode "managed").
 func (s ChangeSeq) Managed() ChangeSeq {
-	return s.Where(func(c Change) bool { return c.Mode == tfjson.ManagedResourceMode })
+	return s.Where(func(c Change) bool { return c.ResourceChange != nil && c.Mode == tfjson.ManagedResourceMode })
 }
 
 // Data returns the changes of s to data sources (mode "data").
@@ -205,7 +225,7 @@ func (s ChangeSeq) Data() ChangeSeq { return s.Where(Change.IsData) }
 // nested deeper are not included.
 func (s ChangeSeq) Module(modules ...string) ChangeSeq {
 	return s.Where(func(c Change) bool {
-		return slices.ContainsFunc(modules, func(m string) bool { return moduleMatches(m, c.ModuleAddress) })
+		return c.ResourceChange != nil && slices.ContainsFunc(modules, func(m string) bool { return moduleMatches(m, c.ModuleAddress) })
 	})
 }
 
@@ -239,7 +259,9 @@ func (s ChangeSeq) First() (Change, bool) {
 func (s ChangeSeq) Addresses() []string {
 	var out []string
 	for c := range s.orNone() {
-		out = append(out, c.Address)
+		if c.ResourceChange != nil {
+			out = append(out, c.Address)
+		}
 	}
 	return out
 }

@@ -209,7 +209,8 @@ func TestChangeValues(t *testing.T) {
 	}
 }
 
-// TestValueNeverPrintsSensitive: fmt (%v, %+v, %#v, %s), slog and String all redact.
+// TestValueNeverPrintsSensitive: fmt (%v, %+v, %#v, %s), slog and String all redact,
+// for a Value and for a whole Change.
 func TestValueNeverPrintsSensitive(t *testing.T) {
 	plan := readPlan(t, "plan_queries.json")
 	var buf bytes.Buffer
@@ -221,6 +222,11 @@ func TestValueNeverPrintsSensitive(t *testing.T) {
 			log.Info("value", "v", v)
 			jsonLog.Info("value", "v", v)
 		}
+	}
+	for c := range tfc.Changes(plan) {
+		fmt.Fprintf(&buf, "%v %+v %#v %s %d\n", c, c, c, c, c)
+		log.Info("change", "c", c)
+		jsonLog.Info("change", "c", c)
 	}
 	for _, secret := range []string{"old-secret-pw", "new-secret-pw", "replica-secret", "s3cr3t-token-value"} {
 		if strings.Contains(buf.String(), secret) {
@@ -281,6 +287,25 @@ func TestUnusualInput(t *testing.T) {
 	}
 	if _, ok := c.EachKey(); ok {
 		t.Error("zero Change has a key")
+	}
+	// A ChangeSeq a caller builds may hold zero Changes: the filters skip them.
+	zeros := tfc.ChangeSeq(func(yield func(tfc.Change) bool) { yield(tfc.Change{}) })
+	if zeros.Type("a").Count()+zeros.Managed().Count()+zeros.Module("").Count() != 0 || zeros.Addresses() != nil {
+		t.Error("a zero Change kept by a filter")
+	}
+
+	// A sensitive part of an unknown value is unknown and sensitive.
+	var marked tfjson.Plan
+	if err := json.Unmarshal([]byte(`{"format_version":"1.2","resource_changes":[{"address":"a.b","mode":"managed","type":"a","name":"b",
+		"change":{"actions":["create"],"after":{},"after_unknown":{"config":true},"after_sensitive":{"config":{"password":true}}}}]}`), &marked); err != nil {
+		t.Fatal(err)
+	}
+	mc, _ := tfc.Changes(&marked).First()
+	if v := mc.After("config", "password"); !v.Unknown() || !v.Sensitive() {
+		t.Errorf("config.password under an unknown config: unknown %v sensitive %v", v.Unknown(), v.Sensitive())
+	}
+	if v := mc.After("config", "port"); !v.Unknown() || v.Sensitive() {
+		t.Errorf("config.port under an unknown config: unknown %v sensitive %v", v.Unknown(), v.Sensitive())
 	}
 
 	var plan tfjson.Plan

@@ -37,7 +37,10 @@ func (v Value) Get(path ...any) Value {
 			return Value{}
 		}
 		if isTrue(v.unknown) {
-			return Value{exists: true, unknown: true, sensitive: v.sensitive}
+			// Every part of an unknown value is unknown; its sensitivity is still read
+			// from the marks, which may name a part of it.
+			v = Value{exists: true, unknown: true, sensitive: markAt(v.sensitive, step)}
+			continue
 		}
 		var next Value
 		switch s := step.(type) {
