@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	tfjson "github.com/hashicorp/terraform-json"
 
@@ -70,15 +71,43 @@ func Result(s Summary, withOutcomes bool) tfc.TaskResultUpdate {
 	if len(s.Deletions) > 1 {
 		noun = "resources would be deleted"
 	}
+	head := fmt.Sprintf("%d %s: ", len(s.Deletions), noun)
+	tail := ". " + s.PlanSummary.String()
+	room := tfc.MaxMessageLength - utf8.RuneCountInString(head) - utf8.RuneCountInString(tail)
 	report := tfc.Report{
 		Findings: findings(s.Deletions),
-		Message:  fmt.Sprintf("%d %s: %s. %s", len(s.Deletions), noun, strings.Join(names, ", "), s.PlanSummary),
+		Message:  head + listWithin(names, room) + tail,
 	}
 	u := report.Result()
 	if !withOutcomes {
 		u.Outcomes = nil
 	}
 	return u
+}
+
+// listWithin joins names with commas in at most room characters: as many names as
+// fit, then "and N more", so that the plan summary after the list is never what the
+// service's message limit cuts.
+func listWithin(names []string, room int) string {
+	all := strings.Join(names, ", ")
+	if utf8.RuneCountInString(all) <= room {
+		return all
+	}
+	listed := 0 // characters of names[:i] joined
+	for i, name := range names {
+		with := listed + utf8.RuneCountInString(name)
+		if i > 0 {
+			with += len(", ")
+		}
+		if with+utf8.RuneCountInString(fmt.Sprintf(", and %d more", len(names)-i-1)) > room {
+			if i == 0 {
+				return "addresses too long to list here (see the outcomes and the plan)"
+			}
+			return fmt.Sprintf("%s, and %d more", strings.Join(names[:i], ", "), len(names)-i)
+		}
+		listed = with
+	}
+	return all
 }
 
 // highSeverity is the guard's Severity tag: deletions are its only findings.

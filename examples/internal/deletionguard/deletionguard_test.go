@@ -2,7 +2,9 @@ package deletionguard
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -51,6 +53,26 @@ func TestDeletingPlanFails(t *testing.T) {
 	}
 	if u := Result(s, false); len(u.Outcomes) != 0 {
 		t.Error("outcomes without the capability")
+	}
+}
+
+// TestLongListKeepsTheSummary: past the service's message limit the list of
+// addresses ends in "and N more", and the plan summary after it survives.
+func TestLongListKeepsTheSummary(t *testing.T) {
+	s := Summary{PlanSummary: tfc.PlanSummary{Destroy: 120}}
+	for i := range 120 {
+		s.Deletions = append(s.Deletions, Deletion{Address: fmt.Sprintf("module.storage.aws_s3_bucket.logs[%d]", i)})
+	}
+	u := Result(s, false)
+	if n := utf8.RuneCountInString(u.Message); n > tfc.MaxMessageLength {
+		t.Errorf("message of %d characters", n)
+	}
+	if !strings.HasPrefix(u.Message, "120 resources would be deleted: module.storage.aws_s3_bucket.logs[0], ") ||
+		!regexp.MustCompile(`logs\[\d+\], and \d+ more\. Plan: 0 to add, 0 to change, 120 to destroy\.$`).MatchString(u.Message) {
+		t.Errorf("message %q", u.Message)
+	}
+	if got := listWithin([]string{strings.Repeat("x", 50)}, 20); !strings.Contains(got, "too long") {
+		t.Errorf("one address longer than the room: %q", got)
 	}
 }
 
