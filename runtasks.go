@@ -492,10 +492,15 @@ func runTaskFromWire(r *resource[runTaskAttrs, runTaskRels], inc *includes) RunT
 	if attached == nil {
 		attached = r.Relationships.Tasks
 	}
-	if attached != nil && len(attached.Data) > 0 {
-		t.WorkspaceRunTasks = make([]*WorkspaceRunTask, len(attached.Data))
-		for i, ref := range attached.Data {
-			t.WorkspaceRunTasks[i] = includedWorkspaceRunTask(inc, ref.ID)
+	if attached != nil {
+		for _, ref := range attached.Data {
+			// The documented samples fill "tasks" with references of type "tasks",
+			// which are no attachments: an ID of one would not read as a workspace
+			// run task.
+			if ref.Type != typeWorkspaceTasks && ref.Type != "" {
+				continue
+			}
+			t.WorkspaceRunTasks = append(t.WorkspaceRunTasks, includedWorkspaceRunTask(inc, ref.ID))
 		}
 	}
 	if ids := r.Relationships.TaskConfigs.ids(); len(ids) > 0 {
