@@ -169,7 +169,9 @@ type RunTaskUpdateOptions struct {
 	AgentPoolID Nullable[string]
 	// TaskConfigs, when given, are sent as the task-configs relationship, shaped as on
 	// Create. The update table of the API page lists only global-configuration; the
-	// relationship is sent as the create sample shows it. An update that carries them
+	// relationship is sent as the create sample shows it, and a service that does not
+	// take it on update may ignore it: read the task (or TaskConfigs.List) to confirm,
+	// or change configurations with TaskConfigsService.Update. An update that carries them
 	// is retried like a Create (only when the service surely did not act), since the
 	// service may create configurations from it.
 	TaskConfigs []TaskConfigOptions

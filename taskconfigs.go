@@ -182,6 +182,9 @@ func (o *TaskConfigOptions) validate(name string) error {
 	if o.Global && len(o.ProjectIDs) > 0 {
 		return invalidArg(name+" project IDs", "a global configuration applies to every project; leave them out")
 	}
+	if !o.Global && len(o.ProjectIDs) == 0 {
+		return invalidArg(name+" project IDs", "a configuration that is not global applies to the projects listed; name at least one, or set Global")
+	}
 	return validateIDs(name+" project ID", o.ProjectIDs)
 }
 

@@ -212,6 +212,10 @@ func TestTaskConfigArgumentsCheckedBeforeTheNetwork(t *testing.T) {
 			_, err := c.TaskConfigs.Create(ctx, "acme", with(func(o *TaskConfigOptions) { o.Global, o.ProjectIDs = true, []string{"prj-1"} }))
 			return err
 		},
+		"targeted at no project": func() error {
+			_, err := c.TaskConfigs.Create(ctx, "acme", with(func(o *TaskConfigOptions) { o.Global, o.ProjectIDs = false, nil }))
+			return err
+		},
 		"empty project": func() error {
 			_, err := c.TaskConfigs.Create(ctx, "acme", with(func(o *TaskConfigOptions) { o.ProjectIDs = []string{""} }))
 			return err

@@ -85,7 +85,11 @@ const (
 	TaskStageIncludePolicyEvaluations TaskStageInclude = "policy_evaluations"
 	TaskStageIncludeRun               TaskStageInclude = "run"
 	TaskStageIncludeRunWorkspace      TaskStageInclude = "run.workspace"
-	TaskStageIncludeCostEstimate      TaskStageInclude = "cost_estimate"
+	// TaskStageIncludeCostEstimate asks for the run's cost estimate. The task stages
+	// page lists only run, run.workspace, task_results and policy_evaluations: a
+	// service that refuses an include it does not know answers 400 (an *APIError);
+	// read the stage again without it.
+	TaskStageIncludeCostEstimate TaskStageInclude = "cost_estimate"
 )
 
 // TaskStageListOptions pages TaskStagesService.List.
