@@ -192,6 +192,14 @@ func (r *toOne) id() string {
 	return r.Data.ID
 }
 
+// typ returns the related resource's type, or "" when there is none.
+func (r *toOne) typ() string {
+	if r == nil || r.Data == nil {
+		return ""
+	}
+	return r.Data.Type
+}
+
 // relateTo builds a to-one relationship for a request body from a Nullable ID: nil
 // when unset (left out), {"data": null} when null.
 func relateTo(typ string, id Nullable[string]) *toOne {

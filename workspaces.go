@@ -26,6 +26,10 @@ type Workspace struct {
 	AgentPoolID   string
 	// CurrentRunID is the workspace's current run, "" when it has none.
 	CurrentRunID string
+	// CurrentStateVersionID and CurrentConfigurationVersionID are the workspace's
+	// current state and configuration, "" when it has none.
+	CurrentStateVersionID         string
+	CurrentConfigurationVersionID string
 	// Environment is "default" unless the service says otherwise.
 	Environment string
 
@@ -43,6 +47,11 @@ type Workspace struct {
 
 	Locked       bool
 	LockedReason string
+	// LockedByID is who holds the lock (relationships.locked-by), and LockedByType
+	// what it is: "users", "runs" or "teams"; both "" when the workspace is unlocked or
+	// the service does not say.
+	LockedByID   string
+	LockedByType string
 
 	TerraformVersion string
 	WorkingDirectory string
@@ -72,9 +81,19 @@ type Workspace struct {
 	RunsCount int
 
 	// AutoDestroyAt is the next scheduled destroy run, zero when none;
-	// AutoDestroyActivityDuration the inactivity ("14d") after which one is queued.
+	// AutoDestroyActivityDuration the inactivity ("14d") after which one is queued;
+	// AutoDestroyStatus the state of the last one ("" when none); and
+	// InheritsProjectAutoDestroy whether the project's setting applies.
 	AutoDestroyAt               time.Time
 	AutoDestroyActivityDuration string
+	AutoDestroyStatus           string
+	InheritsProjectAutoDestroy  bool
+
+	// HYOKEnabled reports whether the workspace's artifacts are secured with hold your
+	// own key encryption (HCP Terraform only).
+	HYOKEnabled bool
+	// OAuthClientName names the VCS connection of the workspace's repository.
+	OAuthClientName string
 
 	Permissions       WorkspacePermissions
 	SettingOverwrites WorkspaceSettingOverwrites
@@ -97,6 +116,7 @@ type WorkspaceVCSRepo struct {
 	TagsRegex         string `json:"tags-regex"`
 	RepositoryHTTPURL string `json:"repository-http-url"`
 	ServiceProvider   string `json:"service-provider"`
+	WebhookURL        string `json:"webhook-url"`
 }
 
 // WorkspacePermissions are what the token may do with a workspace.
@@ -207,6 +227,10 @@ type workspaceAttrs struct {
 	RunsCount                   int                        `json:"workspace-kpis-runs-count"`
 	AutoDestroyAt               time.Time                  `json:"auto-destroy-at"`
 	AutoDestroyActivityDuration string                     `json:"auto-destroy-activity-duration"`
+	AutoDestroyStatus           string                     `json:"auto-destroy-status"`
+	InheritsProjectAutoDestroy  bool                       `json:"inherits-project-auto-destroy"`
+	HYOKEnabled                 bool                       `json:"hyok-enabled"`
+	OAuthClientName             string                     `json:"oauth-client-name"`
 	Permissions                 WorkspacePermissions       `json:"permissions"`
 	SettingOverwrites           WorkspaceSettingOverwrites `json:"setting-overwrites"`
 	Actions                     struct {
@@ -223,57 +247,70 @@ type workspaceRels struct {
 	Project      *toOne `json:"project"`
 	AgentPool    *toOne `json:"agent-pool"`
 	CurrentRun   *toOne `json:"current-run"`
+	// The samples print "current-configuration-version" twice; the last one counts,
+	// as with encoding/json.
+	CurrentStateVersion         *toOne `json:"current-state-version"`
+	CurrentConfigurationVersion *toOne `json:"current-configuration-version"`
+	LockedBy                    *toOne `json:"locked-by"`
 }
 
 func workspaceFromWire(r *resource[workspaceAttrs, workspaceRels], _ *includes) Workspace {
 	a := &r.Attributes
 	return Workspace{
-		ID:                          r.ID,
-		Name:                        a.Name,
-		Description:                 a.Description,
-		Organization:                r.Relationships.Organization.id(),
-		ProjectID:                   r.Relationships.Project.id(),
-		ExecutionMode:               a.ExecutionMode,
-		AgentPoolID:                 r.Relationships.AgentPool.id(),
-		CurrentRunID:                r.Relationships.CurrentRun.id(),
-		Environment:                 a.Environment,
-		AutoApply:                   a.AutoApply,
-		AutoApplyRunTrigger:         a.AutoApplyRunTrigger,
-		AllowDestroyPlan:            a.AllowDestroyPlan,
-		AssessmentsEnabled:          a.AssessmentsEnabled,
-		FileTriggersEnabled:         a.FileTriggersEnabled,
-		GlobalRemoteState:           a.GlobalRemoteState,
-		QueueAllRuns:                a.QueueAllRuns,
-		SpeculativeEnabled:          a.SpeculativeEnabled,
-		StructuredRunOutputEnabled:  a.StructuredRunOutputEnabled,
-		Operations:                  a.Operations,
-		Locked:                      a.Locked,
-		LockedReason:                a.LockedReason,
-		TerraformVersion:            a.TerraformVersion,
-		WorkingDirectory:            a.WorkingDirectory,
-		TriggerPrefixes:             a.TriggerPrefixes,
-		TriggerPatterns:             a.TriggerPatterns,
-		TagNames:                    a.TagNames,
-		VCSRepo:                     a.VCSRepo,
-		VCSRepoIdentifier:           a.VCSRepoIdentifier,
-		Source:                      a.Source,
-		SourceName:                  a.SourceName,
-		SourceURL:                   a.SourceURL,
-		ResourceCount:               a.ResourceCount,
-		ApplyDurationAverage:        a.ApplyDurationAverage.duration(),
-		PlanDurationAverage:         a.PlanDurationAverage.duration(),
-		PolicyCheckFailures:         a.PolicyCheckFailures,
-		RunFailures:                 a.RunFailures,
-		RunsCount:                   a.RunsCount,
-		AutoDestroyAt:               a.AutoDestroyAt,
-		AutoDestroyActivityDuration: a.AutoDestroyActivityDuration,
-		Permissions:                 a.Permissions,
-		SettingOverwrites:           a.SettingOverwrites,
-		IsDestroyable:               a.Actions.IsDestroyable,
-		CreatedAt:                   a.CreatedAt,
-		UpdatedAt:                   a.UpdatedAt,
-		LatestChangeAt:              a.LatestChangeAt,
-		LastAssessmentResultAt:      a.LastAssessmentResultAt,
+		ID:                            r.ID,
+		Name:                          a.Name,
+		Description:                   a.Description,
+		Organization:                  r.Relationships.Organization.id(),
+		ProjectID:                     r.Relationships.Project.id(),
+		ExecutionMode:                 a.ExecutionMode,
+		AgentPoolID:                   r.Relationships.AgentPool.id(),
+		CurrentRunID:                  r.Relationships.CurrentRun.id(),
+		CurrentStateVersionID:         r.Relationships.CurrentStateVersion.id(),
+		CurrentConfigurationVersionID: r.Relationships.CurrentConfigurationVersion.id(),
+		Environment:                   a.Environment,
+		AutoApply:                     a.AutoApply,
+		AutoApplyRunTrigger:           a.AutoApplyRunTrigger,
+		AllowDestroyPlan:              a.AllowDestroyPlan,
+		AssessmentsEnabled:            a.AssessmentsEnabled,
+		FileTriggersEnabled:           a.FileTriggersEnabled,
+		GlobalRemoteState:             a.GlobalRemoteState,
+		QueueAllRuns:                  a.QueueAllRuns,
+		SpeculativeEnabled:            a.SpeculativeEnabled,
+		StructuredRunOutputEnabled:    a.StructuredRunOutputEnabled,
+		Operations:                    a.Operations,
+		Locked:                        a.Locked,
+		LockedReason:                  a.LockedReason,
+		LockedByID:                    r.Relationships.LockedBy.id(),
+		LockedByType:                  r.Relationships.LockedBy.typ(),
+		TerraformVersion:              a.TerraformVersion,
+		WorkingDirectory:              a.WorkingDirectory,
+		TriggerPrefixes:               a.TriggerPrefixes,
+		TriggerPatterns:               a.TriggerPatterns,
+		TagNames:                      a.TagNames,
+		VCSRepo:                       a.VCSRepo,
+		VCSRepoIdentifier:             a.VCSRepoIdentifier,
+		Source:                        a.Source,
+		SourceName:                    a.SourceName,
+		SourceURL:                     a.SourceURL,
+		ResourceCount:                 a.ResourceCount,
+		ApplyDurationAverage:          a.ApplyDurationAverage.duration(),
+		PlanDurationAverage:           a.PlanDurationAverage.duration(),
+		PolicyCheckFailures:           a.PolicyCheckFailures,
+		RunFailures:                   a.RunFailures,
+		RunsCount:                     a.RunsCount,
+		AutoDestroyAt:                 a.AutoDestroyAt,
+		AutoDestroyActivityDuration:   a.AutoDestroyActivityDuration,
+		AutoDestroyStatus:             a.AutoDestroyStatus,
+		InheritsProjectAutoDestroy:    a.InheritsProjectAutoDestroy,
+		HYOKEnabled:                   a.HYOKEnabled,
+		OAuthClientName:               a.OAuthClientName,
+		Permissions:                   a.Permissions,
+		SettingOverwrites:             a.SettingOverwrites,
+		IsDestroyable:                 a.Actions.IsDestroyable,
+		CreatedAt:                     a.CreatedAt,
+		UpdatedAt:                     a.UpdatedAt,
+		LatestChangeAt:                a.LatestChangeAt,
+		LastAssessmentResultAt:        a.LastAssessmentResultAt,
 	}
 }
 

@@ -15,6 +15,8 @@ func documentedWorkspace() Workspace {
 	return Workspace{
 		ID: "ws-6jrRyVDv1J8zQMB5", Name: "workspace-1", Organization: "my-organization", ProjectID: "prj-hjy7ndEkmCtn31ps",
 		ExecutionMode: "agent", AgentPoolID: "apool-QxGd2tRjympfMvQc", CurrentRunID: "run-hjy7ndEkmCtn31ps",
+		CurrentStateVersionID: "sv-hjy7ndEkmCtn31ps", CurrentConfigurationVersionID: "cv-hjy7ndEkmCtn31ps",
+		LockedByID: "user-hjy7ndEkmCtn31ps", LockedByType: "users",
 		Environment: "default", AllowDestroyPlan: true, FileTriggersEnabled: true, SpeculativeEnabled: true,
 		StructuredRunOutputEnabled: true, Operations: true, Locked: true,
 		TerraformVersion: "1.9.4", TriggerPrefixes: []string{}, TagNames: []string{},
@@ -67,7 +69,9 @@ func TestWorkspaceVCSRepo(t *testing.T) {
 	api.handle("GET /api/v2/workspaces/ws-1", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"data":{"id":"ws-1","type":"workspaces","attributes":{"name":"app","description":"The app",
 			"vcs-repo":{"branch":"main","identifier":"acme/app","display-identifier":"acme/app","ingress-submodules":true,
-			"oauth-token-id":"ot-1","tags-regex":null,"repository-http-url":"https://github.com/acme/app","service-provider":"github"},
+			"oauth-token-id":"ot-1","tags-regex":null,"repository-http-url":"https://github.com/acme/app","service-provider":"github",
+			"webhook-url":"https://app.terraform.io/webhooks/vcs/a1b2"},
+			"hyok-enabled":true,"auto-destroy-status":"scheduled","inherits-project-auto-destroy":true,"oauth-client-name":"GitHub",
 			"vcs-repo-identifier":"acme/app","working-directory":"infra","trigger-patterns":["infra/**/*"],
 			"auto-destroy-at":"2030-01-02T03:04:05.000Z","auto-destroy-activity-duration":"14d","apply-duration-average":1500.5}}}`))
 	})
@@ -76,11 +80,13 @@ func TestWorkspaceVCSRepo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &WorkspaceVCSRepo{Identifier: "acme/app", DisplayIdentifier: "acme/app", Branch: "main", IngressSubmodules: true,
-		OAuthTokenID: "ot-1", RepositoryHTTPURL: "https://github.com/acme/app", ServiceProvider: "github"}
+		OAuthTokenID: "ot-1", RepositoryHTTPURL: "https://github.com/acme/app", ServiceProvider: "github",
+		WebhookURL: "https://app.terraform.io/webhooks/vcs/a1b2"}
 	if !reflect.DeepEqual(ws.VCSRepo, want) || ws.VCSRepoIdentifier != "acme/app" || ws.WorkingDirectory != "infra" ||
 		ws.Description != "The app" || !reflect.DeepEqual(ws.TriggerPatterns, []string{"infra/**/*"}) ||
 		!ws.AutoDestroyAt.Equal(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) || ws.AutoDestroyActivityDuration != "14d" ||
-		ws.ApplyDurationAverage != 1500500*time.Microsecond {
+		ws.ApplyDurationAverage != 1500500*time.Microsecond || !ws.HYOKEnabled || ws.AutoDestroyStatus != "scheduled" ||
+		!ws.InheritsProjectAutoDestroy || ws.OAuthClientName != "GitHub" {
 		t.Errorf("workspace %+v, repo %+v", ws, ws.VCSRepo)
 	}
 }
