@@ -136,7 +136,8 @@ type Run struct {
 	PolicyCheckIDs         []string
 
 	// Workspace and CostEstimate are set when the response included them (a task stage
-	// read with TaskStageIncludeRunWorkspace or TaskStageIncludeCostEstimate).
+	// read with TaskStageIncludeRunWorkspace or TaskStageIncludeCostEstimate, a run read
+	// or listed with RunIncludeCostEstimate).
 	Workspace    *Workspace
 	CostEstimate *CostEstimate
 }
@@ -204,6 +205,21 @@ type RunListOptions struct {
 	SearchUser   string `url:"search[user],omitempty"`
 	SearchCommit string `url:"search[commit],omitempty"`
 	Search       string `url:"search[basic],omitempty"`
+	// Include asks for related resources with each run (include).
+	Include []RunInclude `url:"include,comma,omitempty"`
+}
+
+// RunInclude names a related resource to include with a run.
+type RunInclude string
+
+// RunIncludeCostEstimate includes the run's cost estimate (Run.CostEstimate), one of
+// the run endpoints' documented includes; tfc has no types for the others (plan,
+// apply, created_by, configuration_version), which Do reaches.
+const RunIncludeCostEstimate RunInclude = "cost_estimate"
+
+// RunReadOptions are the options of RunsService.ReadWithOptions.
+type RunReadOptions struct {
+	Include []RunInclude `url:"include,comma,omitempty"`
 }
 
 // RunActionOptions are the options of RunsService.Apply, Discard and Cancel.
@@ -216,10 +232,21 @@ type RunActionOptions struct {
 //
 // GET /runs/:run_id. 404 (ErrNotFound): no such run, or not visible to the token.
 func (s *RunsService) Read(ctx context.Context, runID string) (*Run, error) {
+	return s.ReadWithOptions(ctx, runID, nil)
+}
+
+// ReadWithOptions is Read with related resources included: with
+// RunIncludeCostEstimate, Run.CostEstimate is set when the run has one.
+//
+// GET /runs/:run_id?include=…
+func (s *RunsService) ReadWithOptions(ctx context.Context, runID string, opts *RunReadOptions) (*Run, error) {
 	if err := requireID("run ID", runID); err != nil {
 		return nil, err
 	}
 	c := call{method: http.MethodGet, path: apiPath("runs", runID)}
+	if opts != nil {
+		c.query = opts
+	}
 	return readOne(ctx, &s.client.pipeline, c, runFromWire)
 }
 

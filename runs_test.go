@@ -47,6 +47,43 @@ func TestRunsRead(t *testing.T) {
 	}
 }
 
+// TestRunsReadWithCostEstimate: include=cost_estimate fills Run.CostEstimate from the
+// included resource.
+func TestRunsReadWithCostEstimate(t *testing.T) {
+	api := newTestAPI(t)
+	api.handle("GET /api/v2/runs/run-1", func(w http.ResponseWriter, r *http.Request) {
+		if got := r.URL.Query().Get("include"); got != "cost_estimate" {
+			t.Errorf("include=%q", got)
+		}
+		_, _ = w.Write([]byte(`{"data":{"id":"run-1","type":"runs","attributes":{"status":"cost_estimated"},
+			"relationships":{"cost-estimate":{"data":{"id":"ce-1","type":"cost-estimates"}}}},
+			"included":[{"id":"ce-1","type":"cost-estimates","attributes":{"status":"finished","delta-monthly-cost":"25.488",
+			"prior-monthly-cost":"0.0","proposed-monthly-cost":"25.488","resources-count":4,"matched-resources-count":4}}]}`))
+	})
+	api.handle("GET /api/v2/runs/run-2", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			t.Errorf("query %q without options", r.URL.RawQuery)
+		}
+		_, _ = w.Write([]byte(`{"data":{"id":"run-2","type":"runs","attributes":{"status":"planned"}}}`))
+	})
+	ctx := context.Background()
+	run, err := api.client.Runs.ReadWithOptions(ctx, "run-1", &RunReadOptions{Include: []RunInclude{RunIncludeCostEstimate}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &CostEstimate{ID: "ce-1", Status: "finished", DeltaMonthlyCost: "25.488", PriorMonthlyCost: "0.0",
+		ProposedMonthlyCost: "25.488", ResourcesCount: 4, MatchedResourcesCount: 4}
+	if run.CostEstimateID != "ce-1" || !reflect.DeepEqual(run.CostEstimate, want) {
+		t.Errorf("cost estimate %+v", run.CostEstimate)
+	}
+	if run, err := api.client.Runs.ReadWithOptions(ctx, "run-2", nil); err != nil || run.CostEstimate != nil {
+		t.Errorf("without options: %v, %v", run, err)
+	}
+	if _, err := api.client.Runs.ReadWithOptions(ctx, "", nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("no ID: %v", err)
+	}
+}
+
 func TestRunsList(t *testing.T) {
 	api := newTestAPI(t)
 	api.handle("GET /api/v2/workspaces/ws-yF7z4gyEQRhaCNG9/runs", func(w http.ResponseWriter, r *http.Request) {

@@ -130,8 +130,16 @@ func includeRuns(runs []*run, inc map[string]bool) []resource {
 
 // getRun answers GET /runs/:id.
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
+	if _, err := parseInclude(r, runIncludes...); err != nil {
+		return err
+	}
 	return show(s, w, s.runs, r.PathValue("id"), "run", (*run).resource, nil)
 }
+
+// runIncludes are the documented include values of the run endpoints. The fake's runs
+// have no plans, applies, users, cost estimates or configuration versions to include,
+// so it accepts them and includes nothing; anything else is refused with 400.
+var runIncludes = []string{"plan", "apply", "created_by", "cost_estimate", "configuration_version", "configuration_version.ingress_attributes"}
 
 // finalRunStatuses and discardableRunStatuses are the documented status groups.
 var (
@@ -145,6 +153,9 @@ var (
 // (the fake's runs use no agent pool) and search[user], search[commit] (its runs have
 // neither) and search[basic] (a run ID or a word of the message).
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
+	if _, err := parseInclude(r, runIncludes...); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	list := func(name string) []string {
 		if v := q.Get(name); v != "" {

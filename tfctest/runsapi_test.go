@@ -37,6 +37,15 @@ func TestManualApplyWaitsForConfirmation(t *testing.T) {
 	if err := client.Runs.Cancel(c, r.ID, nil); !errors.Is(err, tfc.ErrConflict) {
 		t.Errorf("cancel while waiting for confirmation: %v", err)
 	}
+	// A documented include is taken (the fake has no cost estimate to include); an
+	// unknown one is refused as the service refuses it.
+	if got, err := client.Runs.ReadWithOptions(c, r.ID, &tfc.RunReadOptions{Include: []tfc.RunInclude{tfc.RunIncludeCostEstimate}}); err != nil || got.ID != r.ID {
+		t.Errorf("read with include=cost_estimate: %v, %v", got, err)
+	}
+	var apiErr *tfc.APIError
+	if _, err := client.Runs.ReadWithOptions(c, r.ID, &tfc.RunReadOptions{Include: []tfc.RunInclude{"workspace.nope"}}); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest {
+		t.Errorf("read with an unknown include: %v", err)
+	}
 
 	if err := client.Runs.Apply(c, r.ID, &tfc.RunActionOptions{Comment: "Looks good to me"}); err != nil {
 		t.Fatal(err)

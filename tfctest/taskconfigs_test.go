@@ -115,7 +115,8 @@ func TestRunTaskCreatedWithTaskConfigs(t *testing.T) {
 	}
 	// Updating through the run task replaces the configuration's settings.
 	if _, err := client.RunTasks.Update(c, task.ID, tfc.RunTaskUpdateOptions{Organization: "acme",
-		TaskConfigs: []tfc.TaskConfigOptions{{EnforcementLevel: tfc.EnforcementAdvisory, AllowedStages: []tfc.Stage{tfc.StagePrePlan}}}}); err != nil {
+		TaskConfigs: []tfc.TaskConfigOptions{{EnforcementLevel: tfc.EnforcementAdvisory, AllowedStages: []tfc.Stage{tfc.StagePrePlan},
+			ProjectIDs: []string{ws.ProjectID}}}}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := client.TaskConfigs.List(c, "acme", nil)
