@@ -252,3 +252,57 @@ func TestWorkspaceRunTaskDeprecatedStage(t *testing.T) {
 		t.Errorf("stage %q, stages %v", wt.Stage, wt.Stages)
 	}
 }
+
+// TestRunTasksCurrentPageSamples decodes the four responses of the current tasks page
+// (TASKS in testdata/README.md), printed quirks included: string booleans, no
+// global-configuration, and a "tasks" relationship that holds a task in one sample and
+// an attachment in another.
+func TestRunTasksCurrentPageSamples(t *testing.T) {
+	api := newTestAPI(t)
+	api.handle("POST /api/v2/organizations/hashicorp/tasks", serveSample(t, http.StatusCreated, "tasks_create_response.json"))
+	api.handle("GET /api/v2/organizations/hashicorp/tasks", serveSample(t, http.StatusOK, "tasks_list_response.json"))
+	api.handle("GET /api/v2/tasks/task-7oD7doVTQdAFnMLV", serveSample(t, http.StatusOK, "tasks_show_response.json"))
+	api.handle("PATCH /api/v2/tasks/task-7oD7doVTQdAFnMLV", serveSample(t, http.StatusOK, "tasks_update_response.json"))
+	ctx := context.Background()
+	base := RunTask{ID: "task-7oD7doVTQdAFnMLV", Category: "task", URL: "http://example.com", Description: "Simple description",
+		Enabled: true, Organization: "hashicorp"}
+
+	created, err := api.client.RunTasks.Create(ctx, "hashicorp", RunTaskCreateOptions{Name: "my-run-task", URL: "http://example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := base
+	want.Name, want.AgentPoolID = "my-run-task", "apool-yoGUFz5zcRMMz53i"
+	if !reflect.DeepEqual(*created, want) {
+		t.Errorf("create:\ngot  %+v\nwant %+v", *created, want)
+	}
+
+	page, err := api.client.RunTasks.List(ctx, "hashicorp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = base
+	want.Name = "my-task"
+	if len(page.Items) != 1 || !reflect.DeepEqual(*page.Items[0], want) || page.Pagination.TotalCount != 1 {
+		t.Errorf("list: %+v %+v", page.Items, page.Pagination)
+	}
+
+	shown, err := api.client.RunTasks.Read(ctx, "task-7oD7doVTQdAFnMLV", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*shown, want) { // its "tasks" reference is a task, not an attachment
+		t.Errorf("show:\ngot  %+v\nwant %+v", *shown, want)
+	}
+
+	updated, err := api.client.RunTasks.Update(ctx, "task-7oD7doVTQdAFnMLV", RunTaskUpdateOptions{Enabled: Ptr(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = RunTask{ID: "task-7oD7doVTQdAFnMLV", Category: "task", Name: "new-example", URL: "http://new-example.com",
+		Description: "New description", Organization: "hashicorp",
+		WorkspaceRunTasks: []*WorkspaceRunTask{{ID: "wstask-xjKZw9KaeXda61az"}}}
+	if !reflect.DeepEqual(*updated, want) {
+		t.Errorf("update:\ngot  %+v\nwant %+v", *updated, want)
+	}
+}

@@ -43,6 +43,15 @@ var repairs = map[string][]repair{
 	"runtasks_create_task_configs_request.json": {
 		{"\"category\": \"task\",\n    },", "\"category\": \"task\"\n    },"},
 	},
+	"tasks_create_response.json": {
+		{"\"hmac-key\": null,\n    },", "\"hmac-key\": null\n    },"},
+	},
+	"tasks_list_response.json": {
+		{"\"hmac-key\": null,\n      },", "\"hmac-key\": null\n      },"},
+	},
+	"tasks_show_response.json": {
+		{"\"hmac-key\": null,\n      },", "\"hmac-key\": null\n      },"},
+	},
 }
 
 // Read returns the sample name from dir (a testdata directory) with its printing quirks
