@@ -10,14 +10,16 @@ import (
 // Check judges a run task delivery with the policies: it is a tfc.CheckFunc, for
 // tfc.NewReceiver(policies.Check, …).
 //
-// At a stage without a plan (pre_plan) it passes, saying so. Otherwise it streams the
-// plan (Delivery.PlanJSON: GET plan_json_api_url with the delivery's token, then the
-// blob store without it), decodes it once (ReadPlan) and returns Result. Any error
-// (the plan cannot be fetched or decoded, a rule fails to evaluate) is returned, so
-// that the receiver fails the task result with a generic message and logs the error,
-// which never quotes the plan.
+// A delivery without a plan (pre_plan) passes, saying so. Any delivery with a plan
+// URL (Delivery.HasPlan) is judged: post_plan, pre_apply and post_apply, and the 2021
+// format, which has no stage at all. Check streams the plan (Delivery.PlanJSON: GET
+// plan_json_api_url with the delivery's token, then the blob store without it),
+// decodes it once (ReadPlan) and returns Result. Any error (the plan cannot be
+// fetched or decoded, a rule fails to evaluate) is returned, so that the receiver
+// fails the task result with a generic message and logs the error, which never
+// quotes the plan.
 func (p *Policies) Check(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
-	if !d.Request.Stage.HasPlan() {
+	if !d.HasPlan() {
 		return tfc.Passed(fmt.Sprintf("No plan yet at %s: nothing to check.", d.Request.Stage)), nil
 	}
 	body, err := d.PlanJSON(ctx)

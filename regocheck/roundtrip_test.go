@@ -3,7 +3,10 @@ package regocheck
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -15,20 +18,33 @@ import (
 )
 
 // serveCheck serves check behind a tfc.Receiver on a loopback server, as in
-// production, and returns its URL. It is the one place that knows the receiver's
-// options.
-func serveCheck(t *testing.T, hcp *tfctest.Server, check tfc.CheckFunc, hmacKey tfc.Secret, log *slog.Logger) string {
+// production, and returns its URL.
+func serveCheck(t *testing.T, hcp *tfctest.Server, check tfc.CheckFunc, hmacKey tfc.Secret, log *slog.Logger, opts ...tfc.ReceiverOption) string {
 	t.Helper()
-	opts := append(hcp.ReceiverOptions(), tfc.WithHMACKeys(hmacKey))
+	return serve(t, newReceiver(t, hcp, check, hmacKey, log, opts...))
+}
+
+// newReceiver makes a tfc.Receiver for check that accepts the fake HCP Terraform's
+// deliveries, with opts after the defaults, and shuts it down when the test ends. It
+// is the one place that knows the receiver's options.
+func newReceiver(t *testing.T, hcp *tfctest.Server, check tfc.CheckFunc, hmacKey tfc.Secret, log *slog.Logger, opts ...tfc.ReceiverOption) *tfc.Receiver {
+	t.Helper()
+	all := append(hcp.ReceiverOptions(), tfc.WithHMACKeys(hmacKey))
 	if log != nil {
-		opts = append(opts, tfc.WithReceiverLogger(log))
+		all = append(all, tfc.WithReceiverLogger(log))
 	}
-	receiver, err := tfc.NewReceiver(check, opts...)
+	receiver, err := tfc.NewReceiver(check, append(all, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { receiver.Shutdown(context.Background()) })
-	srv := httptest.NewServer(receiver)
+	return receiver
+}
+
+// serve serves h on a loopback server until the test ends and returns its URL.
+func serve(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -165,6 +181,62 @@ deny contains msg if {
 			t.Errorf("the log holds %q from the plan:\n%s", planValue, out)
 		}
 	}
+}
+
+// TestPolicy2021Delivery: a delivery in the 2021 format has no stage, only a plan URL
+// (run tasks then ran after the plan alone), and its plan is judged like any other.
+func TestPolicy2021Delivery(t *testing.T) {
+	policies, err := Load("testdata/policy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcp := tfctest.NewServer()
+	defer hcp.Close()
+	const key = tfc.Secret("test-hmac-key")
+	receiver := newReceiver(t, hcp, policies.Check, key, nil)
+	ws := attachPolicies(t, hcp, serve(t, as2021Delivery(t, key, receiver)), key, tfc.StagePostPlan)
+
+	result := runPlan(t, hcp, ws, "testdata/plans/violations.json").TaskStages()[0].TaskResults[0]
+	if result.Status != tfc.TaskResultFailed || !strings.HasPrefix(result.Message, "3 errors, 2 warnings: ") {
+		t.Errorf("2021 delivery: %s %q", result.Status, result.Message)
+	}
+}
+
+// as2021Delivery passes the fake's deliveries to next rewritten as the 2021 document
+// had them: without stage and the fields added since, signed under the header's 2021
+// name.
+func as2021Delivery(t *testing.T, key tfc.Secret, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Error(err)
+			http.Error(w, "unreadable", http.StatusBadRequest)
+			return
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Error(err)
+			http.Error(w, "not JSON", http.StatusBadRequest)
+			return
+		}
+		if doc["access_token"] != "test-token" { // the verification request stays as it is
+			if doc["plan_json_api_url"] == nil {
+				t.Error("the fake's delivery has no plan_json_api_url")
+			}
+			for _, added := range []string{"stage", "is_speculative", "capabilities",
+				"configuration_version_id", "configuration_version_download_url", "workspace_working_directory"} {
+				delete(doc, added)
+			}
+			if body, err = json.Marshal(doc); err != nil {
+				t.Error(err)
+			}
+		}
+		r.Header.Del(tfc.SignatureHeader)
+		r.Header.Set(tfc.LegacySignatureHeader, tfc.Sign(key, body))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
 }
 
 // syncBuffer is a bytes.Buffer for a logger written from the receiver's goroutines.
