@@ -20,10 +20,12 @@
 // Policies are parsed and compiled once, by Load; a policy that does not compile is
 // an error there, naming its file and line, so a server with a broken policy does
 // not start. Evaluation is prepared once per rule and is safe for any number of
-// goroutines. The plan is decoded once, straight into the form OPA evaluates. An
-// evaluation error fails the delivery: the receiver sends a generic message and
-// logs the error, which names the rule, the error code and the policy location,
-// never the plan's values.
+// goroutines. The plan is decoded once per delivery (JSON to Go values, then to OPA's
+// values, which every rule reads), within the receiver's plan cap and limit on plans
+// decoded at once (tfc.WithMaxPlanBytes, tfc.WithMaxConcurrentPlans); a larger plan
+// is not evaluated. Such a plan, or an evaluation error, fails the delivery: the
+// receiver sends a generic message and logs the error, which names the cause (for a
+// rule: the rule, the error code and the policy location), never the plan's values.
 //
 // Where regocheck is stricter than conftest: a deny, violation or warn rule that
 // cannot collect messages (a boolean rule, `deny if { … }`, a single value that is

@@ -239,6 +239,43 @@ func as2021Delivery(t *testing.T, key tfc.Secret, next http.Handler) http.Handle
 	})
 }
 
+// TestPlanOverCap: a plan larger than the receiver's cap (tfc.WithMaxPlanBytes) is not
+// evaluated: the run fails with the receiver's generic message, and the log says why,
+// without any of the plan.
+func TestPlanOverCap(t *testing.T) {
+	policies, err := Load("testdata/policy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	hcp := tfctest.NewServer()
+	defer hcp.Close()
+	const key = tfc.Secret("test-hmac-key")
+	const limit = 4 << 10 // violations.json is 14 KiB
+	ws := attachPolicies(t, hcp, serveCheck(t, hcp, policies.Check, key, log, tfc.WithMaxPlanBytes(limit)), key, tfc.StagePostPlan)
+
+	result := runPlan(t, hcp, ws, "testdata/plans/violations.json").TaskStages()[0].TaskResults[0]
+	if result.Status != tfc.TaskResultFailed || result.Message != "The check failed with an internal error." {
+		t.Errorf("result %s %q", result.Status, result.Message)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "the plan is larger than the receiver's cap") || !strings.Contains(out, "larger than the cap of 4096 bytes") {
+		t.Errorf("the log does not name the cause:\n%s", out)
+	}
+	for _, planValue := range []string{"aws_db_instance", "acme-logs", "resource_changes"} {
+		if strings.Contains(out, planValue) {
+			t.Errorf("the log holds %q from the plan:\n%s", planValue, out)
+		}
+	}
+
+	// Under the cap, the same receiver judges a plan.
+	result = runPlan(t, hcp, ws, "testdata/plans/clean.json").TaskStages()[0].TaskResults[0]
+	if result.Status != tfc.TaskResultPassed {
+		t.Errorf("a plan under the cap: %s %q", result.Status, result.Message)
+	}
+}
+
 // syncBuffer is a bytes.Buffer for a logger written from the receiver's goroutines.
 type syncBuffer struct {
 	mu  sync.Mutex
