@@ -28,9 +28,12 @@
 // rule: the rule, the error code and the policy location), never the plan's values.
 //
 // Where regocheck is stricter than conftest: a deny, violation or warn rule that
-// cannot collect messages (a boolean rule, `deny if { … }`, a single value that is
-// not written as an array or set, `deny := msg if { … }`, or one with a longer
-// reference, `deny.x contains …`) is refused at load, since conftest would silently
-// pass it; print() calls are dropped; and the environment is not visible to
-// policies (no opa.runtime().env).
+// can never collect messages is refused at load, since conftest would silently pass
+// it: a boolean rule (`deny if { … }`), a single value written as a string, number,
+// null or object (`warn = "always"`, `deny := {"msg": …}`), or a rule with a longer
+// reference (`deny.x contains …`). A single value that is computed (`deny := msgs if
+// { msgs := {m | …} }`, `deny := union(…)`) loads, as in conftest, but if it is not
+// an array or a set when evaluated, the delivery fails with an *EvalError, where
+// conftest would pass. Also, print() calls are dropped, and the environment is not
+// visible to policies (no opa.runtime().env).
 package regocheck

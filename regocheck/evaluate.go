@@ -65,8 +65,9 @@ func (r *rule) evaluate(ctx context.Context, plan *Plan) ([]tfc.Finding, error) 
 	var out []tfc.Finding
 	for _, result := range rs {
 		for _, expr := range result.Expressions {
-			// Load refuses rules not written as collections; should one still yield
-			// another value, the delivery fails rather than pass unread.
+			// Load refuses only the values written as scalars or objects; a variable,
+			// a reference or a call may yield anything, and a value that is not a
+			// collection fails the delivery rather than pass unread.
 			messages, ok := expr.Value.([]any)
 			if !ok {
 				return nil, &EvalError{Query: r.query, Code: "regocheck_result_error",

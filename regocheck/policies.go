@@ -106,7 +106,7 @@ func load(fsys fs.FS, root string, opts []Option) (*Policies, error) {
 		namespaces = nil
 	}
 	// The rules are judged as written: compiling rewrites a comprehension in a rule's
-	// head into a variable, which would hide that the value is a collection.
+	// head into a variable, which would hide an object comprehension.
 	found, err := findRules(modules, namespaces)
 	if err != nil {
 		return nil, err

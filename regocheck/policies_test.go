@@ -49,8 +49,15 @@ func TestLoadRefuses(t *testing.T) {
 			nil, []string{"d.rego:4: rule deny is a boolean rule", "deny contains msg if"}},
 		{"boolean deny rule in v0", map[string]string{"d.rego": "package main\n\ndeny_x {\n\tinput.x\n}\n"},
 			[]Option{WithRegoV0()}, []string{"d.rego:3: rule deny_x is a boolean rule"}},
-		{"single-value deny rule", map[string]string{"s.rego": "package main\nimport rego.v1\n\ndeny := msg if {\n\tinput.x\n\tmsg := \"x is set\"\n}\n\nwarn = \"always\"\n"},
-			nil, []string{"s.rego:4: rule deny has a single value", "s.rego:9: rule warn has a single value", "deny contains msg if"}},
+		{"single-value rules that can never be collections", map[string]string{"s.rego": "package main\nimport rego.v1\n\n" +
+			"warn = \"always\"\n" +
+			"deny_n := 3 if input.x\n" +
+			"deny_null := null\n" +
+			"violation_obj := {\"msg\": \"m\"} if input.x\n" +
+			"warn_objs := {k: 1 | some k in input.keys}\n"},
+			nil, []string{"s.rego:4: rule warn has a single value", "s.rego:5: rule deny_n has a single value",
+				"s.rego:6: rule deny_null has a single value", "s.rego:7: rule violation_obj has a single value",
+				"s.rego:8: rule warn_objs has a single value", "warn contains msg if"}},
 		{"reference head", map[string]string{"e.rego": "package main\nimport rego.v1\n\nwarn[\"x\"] if input.x\nviolation.db contains \"y\" if input.y\n"},
 			nil, []string{"e.rego:4: rule warn.x has a reference head", "e.rego:5: rule violation.db has a reference head"}},
 		{"no rules in the namespace", map[string]string{"f.rego": "package terraform\nimport rego.v1\n\ndeny contains \"x\" if input.x\n"},
@@ -155,6 +162,25 @@ func TestLoadOptions(t *testing.T) {
 	if got := messages(); !slices.Equal(got, []string{"main.deny: a.eu", "main.deny: a.us"}) {
 		t.Errorf("array deny rule: %q", got)
 	}
+	// So is any value that evaluates to one: a variable, a call, a reference.
+	files = map[string]string{"values.rego": `package main
+import rego.v1
+
+addresses contains rc.address if some rc in input.resource_changes
+
+deny := msgs if {
+	msgs := {m | some a in addresses; m := concat(" ", [a, "is new"])}
+}
+
+violation := union({{"a.eu is in the EU"}, {m | m := "a.us is in the US"; "a.us" in addresses}})
+
+warn_addresses := addresses
+`}
+	want := []string{"main.deny: a.eu is new", "main.deny: a.us is new", "main.violation: a.eu is in the EU",
+		"main.violation: a.us is in the US", "main.warn_addresses: a.eu", "main.warn_addresses: a.us"}
+	if got := messages(); !slices.Equal(got, want) {
+		t.Errorf("rules whose value is a set:\n%q\nwant\n%q", got, want)
+	}
 }
 
 // TestEvaluationErrors: a rule that cannot be evaluated is an *EvalError naming the
@@ -175,6 +201,8 @@ func TestEvaluationErrors(t *testing.T) {
 			[]string{"evaluating data.main.deny", "eval_conflict_error at policy.rego:4"}},
 		{"strict builtin error", "package main\nimport rego.v1\n\ndeny contains msg if {\n\tsome rc in input.resource_changes\n\tn := to_number(rc.change.after.password)\n\tmsg := sprintf(\"%v\", [n])\n}\n",
 			nil}, // builtin errors make the expression undefined, as in conftest: no finding, no error
+		{"single value that is a string", "package main\nimport rego.v1\n\ndeny := msg if {\n\tsome rc in input.resource_changes\n\trc.address == \"a.one\"\n\tmsg := rc.change.after.password\n}\n",
+			[]string{"evaluating data.main.deny", "its value is a string, not a set of messages", "regocheck_result_error"}},
 		{"object without msg", "package main\nimport rego.v1\n\nviolation contains {\"message\": rc.change.after.password} if {\n\tsome rc in input.resource_changes\n}\n",
 			[]string{"evaluating data.main.violation", `a message object has no "msg" string`, "regocheck_result_error"}},
 	}

@@ -119,11 +119,14 @@ func findRules(modules map[string]*ast.Module, namespaces []string) ([]*rule, er
 }
 
 // collectsMessages refuses deny, violation and warn rules that conftest would query
-// but that can never report a message: boolean rules (`deny if { … }`), rules with a
-// longer reference (`deny.x contains …`, `warn["x"] if …`), and single-value rules
-// whose value is not a collection (`deny := msg if { … }`), which conftest reads as
-// passing whatever they hold. A single value written as an array or set (literal or
-// comprehension) is a collection of messages, as conftest reads it, and stays.
+// but that can never report a message: rules with a longer reference (`deny.x
+// contains …`, `warn["x"] if …`), boolean rules (`deny if { … }`), and single-value
+// rules whose value is written as a scalar (`warn = "always"`, `deny := 3 if …`) or
+// an object (`deny := {"msg": …}`, or an object comprehension), which conftest reads
+// as passing whatever they hold. Any other single value (a variable, a reference, a
+// call, an array or set) may be a collection of messages, as conftest reads it, and
+// stays: should it evaluate to something else, Evaluate returns an *EvalError, so the
+// delivery fails rather than pass.
 func collectsMessages(r *ast.Rule) error {
 	ref := r.Head.Ref()
 	loc := r.Head.Location
@@ -131,12 +134,14 @@ func collectsMessages(r *ast.Rule) error {
 	switch {
 	case len(ref) > 1:
 		why = "has a reference head, so conftest would never report it"
-	case r.Head.RuleKind() != ast.SingleValue || r.Head.Value == nil || isCollection(r.Head.Value):
+	case r.Head.RuleKind() != ast.SingleValue || r.Head.Value == nil:
 		return nil
 	case isBoolean(r.Head.Value):
 		why = "is a boolean rule, so it can never report a message"
-	default:
+	case neverCollection(r.Head.Value):
 		why = "has a single value, not a set of messages, so conftest would read it as passing"
+	default:
+		return nil
 	}
 	return fmt.Errorf("%s:%d: rule %s %s: write `%s contains msg if { … }`", loc.File, loc.Row, ref, why, ref[0])
 }
@@ -146,10 +151,11 @@ func isBoolean(t *ast.Term) bool {
 	return ok
 }
 
-// isCollection reports whether a rule's value is written as an array or a set.
-func isCollection(t *ast.Term) bool {
+// neverCollection reports whether a rule's value is written in a form that cannot
+// evaluate to an array or a set: a string, number or null, or an object.
+func neverCollection(t *ast.Term) bool {
 	switch t.Value.(type) {
-	case *ast.Array, ast.Set, *ast.ArrayComprehension, *ast.SetComprehension:
+	case ast.String, ast.Number, ast.Null, ast.Object, *ast.ObjectComprehension:
 		return true
 	}
 	return false
