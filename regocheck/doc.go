@@ -27,6 +27,10 @@
 // receiver sends a generic message and logs the error, which names the cause (for a
 // rule: the rule, the error code and the policy location), never the plan's values.
 //
+// As in conftest, an error in a built-in function (to_number("eighty"), a built-in
+// given the wrong type) makes the expression undefined, so the rule reports nothing
+// for it. WithStrictBuiltinErrors makes such an error fail the delivery instead.
+//
 // Where regocheck is stricter than conftest: a deny, violation or warn rule that
 // can never collect messages is refused at load, since conftest would silently pass
 // it: a boolean rule (`deny if { … }`), a single value written as a string, number,

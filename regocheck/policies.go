@@ -30,6 +30,7 @@ type config struct {
 	allNamespaces bool
 	regoVersion   ast.RegoVersion
 	data          map[string]any
+	strictErrors  bool
 }
 
 // WithNamespaces sets the packages whose rules are evaluated (conftest's
@@ -58,6 +59,18 @@ func WithRegoV0() Option {
 // slices, strings, numbers, booleans and nil); Load returns an error for any other.
 func WithData(doc map[string]any) Option {
 	return func(c *config) { c.data = doc }
+}
+
+// WithStrictBuiltinErrors makes an error in a built-in function fail the evaluation
+// (OPA's strict-builtin-errors mode): to_number("eighty") or a built-in given the
+// wrong type (abs("x")) makes Evaluate return an *EvalError with Code
+// "eval_builtin_error" or "eval_type_error", so that the delivery fails. Without it,
+// as in conftest (and OPA by default), such a call is undefined: the rule body
+// containing it does not hold, and reports nothing. The default keeps the denials
+// conftest gives; this option suits policies that must not pass on data they could
+// not read.
+func WithStrictBuiltinErrors() Option {
+	return func(c *config) { c.strictErrors = true }
 }
 
 // Load reads and compiles every .rego file under dir (its subdirectories included).
@@ -119,9 +132,13 @@ func load(fsys fs.FS, root string, opts []Option) (*Policies, error) {
 			return nil, fmt.Errorf("regocheck: the data document given to WithData: %w", err)
 		}
 	}
+	evalOpts := []func(*rego.Rego){rego.Compiler(compiler), rego.Store(store)}
+	if cfg.strictErrors {
+		evalOpts = append(evalOpts, rego.StrictBuiltinErrors(true))
+	}
 	p := &Policies{files: len(modules)}
 	for _, r := range found {
-		if err := r.prepare(compiler, store); err != nil {
+		if err := r.prepare(evalOpts); err != nil {
 			return nil, err
 		}
 		p.rules = append(p.rules, r)
@@ -178,10 +195,11 @@ func (p *Policies) Rules() []string {
 	return out
 }
 
-// prepare compiles the rule's query (and its exception query) once.
-func (r *rule) prepare(compiler *ast.Compiler, store storage.Store) error {
+// prepare compiles the rule's query (and its exception query) once, with opts (the
+// compiler, the store, the evaluation's settings).
+func (r *rule) prepare(opts []func(*rego.Rego)) error {
 	prep := func(query string) (rego.PreparedEvalQuery, error) {
-		return rego.New(rego.Query(query), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(context.Background())
+		return rego.New(append([]func(*rego.Rego){rego.Query(query)}, opts...)...).PrepareForEval(context.Background())
 	}
 	var err error
 	if r.prepared, err = prep(r.query); err != nil {

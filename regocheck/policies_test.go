@@ -193,28 +193,37 @@ func TestEvaluationErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const builtinError = "package main\nimport rego.v1\n\ndeny contains msg if {\n\tsome rc in input.resource_changes\n\tn := to_number(rc.change.after.password)\n\tmsg := sprintf(\"%v\", [n])\n}\n"
+	const typeError = "package main\nimport rego.v1\n\nwarn contains msg if {\n\tsome rc in input.resource_changes\n\tabs(rc.change.after.password) > 1\n\tmsg := \"big\"\n}\n"
 	tests := []struct {
 		name, src string
+		opts      []Option
 		want      []string
 	}{
 		{"conflicting complete rule", "package main\nimport rego.v1\n\npassword := rc.change.after.password if {\n\tsome rc in input.resource_changes\n}\n\ndeny contains msg if {\n\tcount(password) > 100\n\tmsg := \"long\"\n}\n",
-			[]string{"evaluating data.main.deny", "eval_conflict_error at policy.rego:4"}},
-		{"strict builtin error", "package main\nimport rego.v1\n\ndeny contains msg if {\n\tsome rc in input.resource_changes\n\tn := to_number(rc.change.after.password)\n\tmsg := sprintf(\"%v\", [n])\n}\n",
-			nil}, // builtin errors make the expression undefined, as in conftest: no finding, no error
+			nil, []string{"evaluating data.main.deny", "eval_conflict_error at policy.rego:4"}},
+		// By default builtin errors make the expression undefined, as in conftest: no
+		// finding, no error.
+		{"builtin error", builtinError, nil, nil},
+		{"type error", typeError, nil, nil},
+		{"strict builtin error", builtinError, []Option{WithStrictBuiltinErrors()},
+			[]string{"evaluating data.main.deny", "eval_builtin_error at policy.rego:6"}},
+		{"strict type error", typeError, []Option{WithStrictBuiltinErrors()},
+			[]string{"evaluating data.main.warn", "eval_type_error at policy.rego:6"}},
 		{"single value that is a string", "package main\nimport rego.v1\n\ndeny := msg if {\n\tsome rc in input.resource_changes\n\trc.address == \"a.one\"\n\tmsg := rc.change.after.password\n}\n",
-			[]string{"evaluating data.main.deny", "its value is a string, not a set of messages", "regocheck_result_error"}},
+			nil, []string{"evaluating data.main.deny", "its value is a string, not a set of messages", "regocheck_result_error"}},
 		{"object without msg", "package main\nimport rego.v1\n\nviolation contains {\"message\": rc.change.after.password} if {\n\tsome rc in input.resource_changes\n}\n",
-			[]string{"evaluating data.main.violation", `a message object has no "msg" string`, "regocheck_result_error"}},
+			nil, []string{"evaluating data.main.violation", `a message object has no "msg" string`, "regocheck_result_error"}},
 	}
 	for _, tt := range tests {
-		p, err := LoadFS(policyFS(map[string]string{"policy.rego": tt.src}))
+		p, err := LoadFS(policyFS(map[string]string{"policy.rego": tt.src}), tt.opts...)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		_, err = p.Evaluate(context.Background(), plan)
+		findings, err := p.Evaluate(context.Background(), plan)
 		if tt.want == nil {
-			if err != nil {
-				t.Errorf("%s: %v", tt.name, err)
+			if err != nil || len(findings) > 0 {
+				t.Errorf("%s: %v, %d findings", tt.name, err, len(findings))
 			}
 			continue
 		}
