@@ -38,6 +38,9 @@
 // reference (`deny.x contains …`). A single value that is computed (`deny := msgs if
 // { msgs := {m | …} }`, `deny := union(…)`) loads, as in conftest, but if it is not
 // an array or a set when evaluated, the delivery fails with an *EvalError, where
-// conftest would pass. Also, print() calls are dropped, and the environment is not
+// conftest would pass. Each namespace named (WithNamespaces, or "main" by default)
+// must have a deny, violation or warn rule, or Load fails naming it and the packages
+// found, where conftest would check nothing there; a namespace named twice is
+// evaluated once. Also, print() calls are dropped, and the environment is not
 // visible to policies (no opa.runtime().env).
 package regocheck

@@ -33,9 +33,12 @@ type config struct {
 	strictErrors  bool
 }
 
-// WithNamespaces sets the packages whose rules are evaluated (conftest's
-// --namespace), "main" by default. A namespace is a package path without "data.":
-// "terraform.aws" for `package terraform.aws`.
+// WithNamespaces sets the packages whose rules are evaluated, in the order given
+// (conftest's --namespace), "main" by default; options given more than once add up.
+// A namespace is a package path without "data.": "terraform.aws" for `package
+// terraform.aws`. A namespace named twice is evaluated once. Load fails when any
+// namespace named has no deny, violation or warn rule, naming it and the packages
+// found, so that a misspelt namespace does not silently check nothing.
 func WithNamespaces(namespaces ...string) Option {
 	return func(c *config) { c.namespaces = append(c.namespaces, namespaces...) }
 }
@@ -90,8 +93,9 @@ func Load(dir string, opts ...Option) (*Policies, error) {
 // _test.rego included, as conftest does). It fails, before anything is evaluated,
 // when there is no .rego file, when a file does not parse or compile (the error names
 // the file and line of each problem), when a deny, violation or warn rule cannot
-// collect messages, or when no namespace evaluated has any deny, violation or warn
-// rule (a misspelt namespace would otherwise pass every plan).
+// collect messages, or when a namespace evaluated (WithNamespaces, "main" by
+// default) has no deny, violation or warn rule, or with WithAllNamespaces no package
+// has one (a misspelt namespace would otherwise pass every plan).
 func LoadFS(fsys fs.FS, opts ...Option) (*Policies, error) {
 	return load(fsys, "", opts)
 }
@@ -106,6 +110,8 @@ func load(fsys fs.FS, root string, opts []Option) (*Policies, error) {
 	if len(cfg.namespaces) == 0 {
 		cfg.namespaces = []string{"main"}
 	}
+	// A namespace named twice is evaluated once, where it was first named.
+	cfg.namespaces = uniqueInOrder(cfg.namespaces)
 	modules, err := parseFiles(fsys, root, cfg.regoVersion)
 	if err != nil {
 		return nil, err
@@ -144,6 +150,19 @@ func load(fsys fs.FS, root string, opts []Option) (*Policies, error) {
 		p.rules = append(p.rules, r)
 	}
 	return p, nil
+}
+
+// uniqueInOrder returns names without repeats, each where it first appears.
+func uniqueInOrder(names []string) []string {
+	seen := map[string]bool{}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // parseFiles parses every .rego file of fsys, named by its path under root.

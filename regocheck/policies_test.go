@@ -62,6 +62,10 @@ func TestLoadRefuses(t *testing.T) {
 			nil, []string{"e.rego:4: rule warn.x has a reference head", "e.rego:5: rule violation.db has a reference head"}},
 		{"no rules in the namespace", map[string]string{"f.rego": "package terraform\nimport rego.v1\n\ndeny contains \"x\" if input.x\n"},
 			nil, []string{"no deny, violation or warn rule in package main", "packages found: terraform"}},
+		{"a namespace without rules", map[string]string{"f.rego": "package terraform.gcp\nimport rego.v1\n\ndeny contains \"x\" if input.x\n",
+			"h.rego": "package util\nimport rego.v1\n\nhelper := 1\n"},
+			[]Option{WithNamespaces("terraform.gcp", "terraform.gpc", "util")},
+			[]string{"no deny, violation or warn rule in packages terraform.gpc, util", "packages found: terraform.gcp, util"}},
 		{"no rules at all", map[string]string{"g.rego": "package main\nimport rego.v1\n\nallow if input.x\n"},
 			[]Option{WithAllNamespaces()}, []string{"no deny, violation or warn rule in any package"}},
 		{"no files", map[string]string{"README.md": "policies go here"}, nil, []string{"no .rego files"}},
@@ -141,6 +145,9 @@ func TestLoadOptions(t *testing.T) {
 	}
 	if got := messages(WithNamespaces("terraform.gcp", "terraform.aws")); !slices.Equal(got, []string{"terraform.gcp.deny: gcp", "terraform.aws.violation_db: aws"}) {
 		t.Errorf("namespaces in the order given: %q", got)
+	}
+	if got := messages(WithNamespaces("terraform.gcp", "terraform.gcp"), WithNamespaces("terraform.gcp")); !slices.Equal(got, []string{"terraform.gcp.deny: gcp"}) {
+		t.Errorf("a namespace named twice: %q", got)
 	}
 	if got := messages(WithAllNamespaces(), data); !slices.Equal(got, []string{"main.warn: a.us is outside the allowed regions", "terraform.aws.violation_db: aws", "terraform.gcp.deny: gcp"}) {
 		t.Errorf("all namespaces: %q", got)

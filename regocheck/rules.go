@@ -37,6 +37,8 @@ type rule struct {
 
 // findRules returns the deny, violation and warn rules of the namespaces (every
 // namespace when namespaces is nil), in evaluation order, or every problem with them.
+// Each namespace named must have such a rule; with namespaces nil, some package must.
+// namespaces holds no name twice.
 func findRules(modules map[string]*ast.Module, namespaces []string) ([]*rule, error) {
 	type found struct {
 		path      ast.Ref
@@ -85,9 +87,11 @@ func findRules(modules map[string]*ast.Module, namespaces []string) ([]*rule, er
 		order = slices.Sorted(maps.Keys(byNamespace))
 	}
 	var rules []*rule
+	var empty []string // namespaces named without a rule to evaluate
 	for _, ns := range order {
 		f := byNamespace[ns]
-		if f == nil {
+		if f == nil || len(f.names) == 0 {
+			empty = append(empty, ns)
 			continue
 		}
 		names := slices.SortedFunc(maps.Keys(f.names), func(a, b string) int {
@@ -111,11 +115,21 @@ func findRules(modules map[string]*ast.Module, namespaces []string) ([]*rule, er
 			rules = append(rules, r)
 		}
 	}
-	if len(rules) == 0 {
-		return nil, fmt.Errorf("regocheck: no deny, violation or warn rule in %s (packages found: %s)",
-			describe(namespaces), strings.Join(slices.Sorted(maps.Keys(byNamespaceOf(modules))), ", "))
+	// A namespace named but misspelt, or without rules, would check nothing while the
+	// others pass the plan.
+	var missing string
+	switch {
+	case namespaces == nil && len(rules) == 0:
+		missing = "any package"
+	case namespaces != nil && len(empty) == 1:
+		missing = "package " + empty[0]
+	case namespaces != nil && len(empty) > 1:
+		missing = "packages " + strings.Join(empty, ", ")
+	default:
+		return rules, nil
 	}
-	return rules, nil
+	return nil, fmt.Errorf("regocheck: no deny, violation or warn rule in %s (packages found: %s)",
+		missing, strings.Join(slices.Sorted(maps.Keys(packagesOf(modules))), ", "))
 }
 
 // collectsMessages refuses deny, violation and warn rules that conftest would query
@@ -175,14 +189,8 @@ func exceptionName(rule string) string {
 	return rule
 }
 
-func describe(namespaces []string) string {
-	if namespaces == nil {
-		return "any package"
-	}
-	return "package " + strings.Join(namespaces, ", ")
-}
-
-func byNamespaceOf(modules map[string]*ast.Module) map[string]bool {
+// packagesOf returns the packages of modules, as namespaces ("terraform.aws").
+func packagesOf(modules map[string]*ast.Module) map[string]bool {
 	out := map[string]bool{}
 	for _, m := range modules {
 		out[strings.TrimPrefix(m.Package.Path.String(), "data.")] = true
