@@ -303,10 +303,7 @@ func TestReadPlan(t *testing.T) {
 
 // TestConcurrentEvaluation: one Policies judges many plans at once (run with -race).
 func TestConcurrentEvaluation(t *testing.T) {
-	p, err := Load("testdata/policy")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := loadPolicies(t, "testdata/policy")
 	plans := []*Plan{readPlanFile(t, "testdata/plans/violations.json"), readPlanFile(t, "testdata/plans/clean.json")}
 	want := make([]int, len(plans))
 	for i, plan := range plans {
