@@ -25,8 +25,9 @@ import (
 // message other than msg; its "Rule" tag holds the rule's name.
 //
 // An error is ctx's error once ctx ends, or an *EvalError: a rule that failed to
-// evaluate (a conflict between complete rules, …), a message object without a string
-// msg, or a rule whose value is not a set of messages.
+// evaluate (a conflict between complete rules, …; with WithStrictBuiltinErrors, also
+// an error in a built-in function), a message object without a string msg, or a rule
+// whose value is not a set of messages.
 func (p *Policies) Evaluate(ctx context.Context, plan *Plan) ([]tfc.Finding, error) {
 	if plan == nil {
 		return nil, errors.New("regocheck: Evaluate: nil plan")
@@ -65,8 +66,9 @@ func (r *rule) evaluate(ctx context.Context, plan *Plan) ([]tfc.Finding, error) 
 	var out []tfc.Finding
 	for _, result := range rs {
 		for _, expr := range result.Expressions {
-			// Load refuses rules not written as collections; should one still yield
-			// another value, the delivery fails rather than pass unread.
+			// Load refuses only the values written as scalars or objects; a variable,
+			// a reference or a call may yield anything, and a value that is not a
+			// collection fails the delivery rather than pass unread.
 			messages, ok := expr.Value.([]any)
 			if !ok {
 				return nil, &EvalError{Query: r.query, Code: "regocheck_result_error",
@@ -156,7 +158,8 @@ func kind(v any) string {
 type EvalError struct {
 	// Query is the rule's query, "data.main.deny".
 	Query string
-	// Code is OPA's error code ("eval_conflict_error", "eval_cancel_error", …), or
+	// Code is OPA's error code ("eval_conflict_error", "eval_cancel_error", and with
+	// WithStrictBuiltinErrors "eval_builtin_error" or "eval_type_error", …), or
 	// "regocheck_result_error" for a value that is not a set of messages.
 	Code string
 	// Location is the policy file and line where evaluation failed, if known.

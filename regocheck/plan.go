@@ -12,16 +12,20 @@ import (
 )
 
 // Plan is a plan in Terraform's JSON format (`terraform show -json`, or a run
-// task's plan_json_api_url), decoded once into the form OPA evaluates, so that every
-// rule reads the same input without a copy. It is read-only and safe for concurrent
-// use.
+// task's plan_json_api_url), held in the form OPA evaluates (its ast values), so that
+// every rule reads the same input without another conversion. It is read-only and
+// safe for concurrent use.
 type Plan struct {
 	input   ast.Value
 	summary tfc.PlanSummary
 }
 
-// ReadPlan decodes one JSON object from r. It fails when r does not hold a JSON
-// object; the error does not quote the document.
+// ReadPlan decodes one JSON object from r in two steps, as OPA does: encoding/json
+// decodes it into Go values (maps, slices, json.Number), which are then converted to
+// OPA's values and dropped. Measured on a 4.5 MB plan, the Plan holds about 7 times
+// the JSON's size, and decoding needs about 10 times at its peak, while both forms
+// exist. It fails when r does not hold a JSON object, or with r's error (such as
+// tfc.ErrPlanTooLarge from Delivery.DecodePlan), wrapped.
 func ReadPlan(r io.Reader) (*Plan, error) {
 	v, err := ast.ValueFromReader(r)
 	if err != nil {

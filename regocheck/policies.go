@@ -30,11 +30,15 @@ type config struct {
 	allNamespaces bool
 	regoVersion   ast.RegoVersion
 	data          map[string]any
+	strictErrors  bool
 }
 
-// WithNamespaces sets the packages whose rules are evaluated (conftest's
-// --namespace), "main" by default. A namespace is a package path without "data.":
-// "terraform.aws" for `package terraform.aws`.
+// WithNamespaces sets the packages whose rules are evaluated, in the order given
+// (conftest's --namespace), "main" by default; options given more than once add up.
+// A namespace is a package path without "data.": "terraform.aws" for `package
+// terraform.aws`. A namespace named twice is evaluated once. Load fails when any
+// namespace named has no deny, violation or warn rule, naming it and the packages
+// found, so that a misspelt namespace does not silently check nothing.
 func WithNamespaces(namespaces ...string) Option {
 	return func(c *config) { c.namespaces = append(c.namespaces, namespaces...) }
 }
@@ -60,6 +64,18 @@ func WithData(doc map[string]any) Option {
 	return func(c *config) { c.data = doc }
 }
 
+// WithStrictBuiltinErrors makes an error in a built-in function fail the evaluation
+// (OPA's strict-builtin-errors mode): to_number("eighty") or a built-in given the
+// wrong type (abs("x")) makes Evaluate return an *EvalError with Code
+// "eval_builtin_error" or "eval_type_error", so that the delivery fails. Without it,
+// as in conftest (and OPA by default), such a call is undefined: the rule body
+// containing it does not hold, and reports nothing. The default keeps the denials
+// conftest gives; this option suits policies that must not pass on data they could
+// not read.
+func WithStrictBuiltinErrors() Option {
+	return func(c *config) { c.strictErrors = true }
+}
+
 // Load reads and compiles every .rego file under dir (its subdirectories included).
 // See LoadFS.
 func Load(dir string, opts ...Option) (*Policies, error) {
@@ -77,8 +93,9 @@ func Load(dir string, opts ...Option) (*Policies, error) {
 // _test.rego included, as conftest does). It fails, before anything is evaluated,
 // when there is no .rego file, when a file does not parse or compile (the error names
 // the file and line of each problem), when a deny, violation or warn rule cannot
-// collect messages, or when no namespace evaluated has any deny, violation or warn
-// rule (a misspelt namespace would otherwise pass every plan).
+// collect messages, or when a namespace evaluated (WithNamespaces, "main" by
+// default) has no deny, violation or warn rule, or with WithAllNamespaces no package
+// has one (a misspelt namespace would otherwise pass every plan).
 func LoadFS(fsys fs.FS, opts ...Option) (*Policies, error) {
 	return load(fsys, "", opts)
 }
@@ -93,6 +110,8 @@ func load(fsys fs.FS, root string, opts []Option) (*Policies, error) {
 	if len(cfg.namespaces) == 0 {
 		cfg.namespaces = []string{"main"}
 	}
+	// A namespace named twice is evaluated once, where it was first named.
+	cfg.namespaces = uniqueInOrder(cfg.namespaces)
 	modules, err := parseFiles(fsys, root, cfg.regoVersion)
 	if err != nil {
 		return nil, err
@@ -106,7 +125,7 @@ func load(fsys fs.FS, root string, opts []Option) (*Policies, error) {
 		namespaces = nil
 	}
 	// The rules are judged as written: compiling rewrites a comprehension in a rule's
-	// head into a variable, which would hide that the value is a collection.
+	// head into a variable, which would hide an object comprehension.
 	found, err := findRules(modules, namespaces)
 	if err != nil {
 		return nil, err
@@ -119,14 +138,31 @@ func load(fsys fs.FS, root string, opts []Option) (*Policies, error) {
 			return nil, fmt.Errorf("regocheck: the data document given to WithData: %w", err)
 		}
 	}
+	evalOpts := []func(*rego.Rego){rego.Compiler(compiler), rego.Store(store)}
+	if cfg.strictErrors {
+		evalOpts = append(evalOpts, rego.StrictBuiltinErrors(true))
+	}
 	p := &Policies{files: len(modules)}
 	for _, r := range found {
-		if err := r.prepare(compiler, store); err != nil {
+		if err := r.prepare(evalOpts); err != nil {
 			return nil, err
 		}
 		p.rules = append(p.rules, r)
 	}
 	return p, nil
+}
+
+// uniqueInOrder returns names without repeats, each where it first appears.
+func uniqueInOrder(names []string) []string {
+	seen := map[string]bool{}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // parseFiles parses every .rego file of fsys, named by its path under root.
@@ -178,10 +214,11 @@ func (p *Policies) Rules() []string {
 	return out
 }
 
-// prepare compiles the rule's query (and its exception query) once.
-func (r *rule) prepare(compiler *ast.Compiler, store storage.Store) error {
+// prepare compiles the rule's query (and its exception query) once, with opts (the
+// compiler, the store, the evaluation's settings).
+func (r *rule) prepare(opts []func(*rego.Rego)) error {
 	prep := func(query string) (rego.PreparedEvalQuery, error) {
-		return rego.New(rego.Query(query), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(context.Background())
+		return rego.New(append([]func(*rego.Rego){rego.Query(query)}, opts...)...).PrepareForEval(context.Background())
 	}
 	var err error
 	if r.prepared, err = prep(r.query); err != nil {

@@ -49,12 +49,23 @@ func TestLoadRefuses(t *testing.T) {
 			nil, []string{"d.rego:4: rule deny is a boolean rule", "deny contains msg if"}},
 		{"boolean deny rule in v0", map[string]string{"d.rego": "package main\n\ndeny_x {\n\tinput.x\n}\n"},
 			[]Option{WithRegoV0()}, []string{"d.rego:3: rule deny_x is a boolean rule"}},
-		{"single-value deny rule", map[string]string{"s.rego": "package main\nimport rego.v1\n\ndeny := msg if {\n\tinput.x\n\tmsg := \"x is set\"\n}\n\nwarn = \"always\"\n"},
-			nil, []string{"s.rego:4: rule deny has a single value", "s.rego:9: rule warn has a single value", "deny contains msg if"}},
+		{"single-value rules that can never be collections", map[string]string{"s.rego": "package main\nimport rego.v1\n\n" +
+			"warn = \"always\"\n" +
+			"deny_n := 3 if input.x\n" +
+			"deny_null := null\n" +
+			"violation_obj := {\"msg\": \"m\"} if input.x\n" +
+			"warn_objs := {k: 1 | some k in input.keys}\n"},
+			nil, []string{"s.rego:4: rule warn has a single value", "s.rego:5: rule deny_n has a single value",
+				"s.rego:6: rule deny_null has a single value", "s.rego:7: rule violation_obj has a single value",
+				"s.rego:8: rule warn_objs has a single value", "warn contains msg if"}},
 		{"reference head", map[string]string{"e.rego": "package main\nimport rego.v1\n\nwarn[\"x\"] if input.x\nviolation.db contains \"y\" if input.y\n"},
 			nil, []string{"e.rego:4: rule warn.x has a reference head", "e.rego:5: rule violation.db has a reference head"}},
 		{"no rules in the namespace", map[string]string{"f.rego": "package terraform\nimport rego.v1\n\ndeny contains \"x\" if input.x\n"},
 			nil, []string{"no deny, violation or warn rule in package main", "packages found: terraform"}},
+		{"a namespace without rules", map[string]string{"f.rego": "package terraform.gcp\nimport rego.v1\n\ndeny contains \"x\" if input.x\n",
+			"h.rego": "package util\nimport rego.v1\n\nhelper := 1\n"},
+			[]Option{WithNamespaces("terraform.gcp", "terraform.gpc", "util")},
+			[]string{"no deny, violation or warn rule in packages terraform.gpc, util", "packages found: terraform.gcp, util"}},
 		{"no rules at all", map[string]string{"g.rego": "package main\nimport rego.v1\n\nallow if input.x\n"},
 			[]Option{WithAllNamespaces()}, []string{"no deny, violation or warn rule in any package"}},
 		{"no files", map[string]string{"README.md": "policies go here"}, nil, []string{"no .rego files"}},
@@ -135,6 +146,9 @@ func TestLoadOptions(t *testing.T) {
 	if got := messages(WithNamespaces("terraform.gcp", "terraform.aws")); !slices.Equal(got, []string{"terraform.gcp.deny: gcp", "terraform.aws.violation_db: aws"}) {
 		t.Errorf("namespaces in the order given: %q", got)
 	}
+	if got := messages(WithNamespaces("terraform.gcp", "terraform.gcp"), WithNamespaces("terraform.gcp")); !slices.Equal(got, []string{"terraform.gcp.deny: gcp"}) {
+		t.Errorf("a namespace named twice: %q", got)
+	}
 	if got := messages(WithAllNamespaces(), data); !slices.Equal(got, []string{"main.warn: a.us is outside the allowed regions", "terraform.aws.violation_db: aws", "terraform.gcp.deny: gcp"}) {
 		t.Errorf("all namespaces: %q", got)
 	}
@@ -155,6 +169,25 @@ func TestLoadOptions(t *testing.T) {
 	if got := messages(); !slices.Equal(got, []string{"main.deny: a.eu", "main.deny: a.us"}) {
 		t.Errorf("array deny rule: %q", got)
 	}
+	// So is any value that evaluates to one: a variable, a call, a reference.
+	files = map[string]string{"values.rego": `package main
+import rego.v1
+
+addresses contains rc.address if some rc in input.resource_changes
+
+deny := msgs if {
+	msgs := {m | some a in addresses; m := concat(" ", [a, "is new"])}
+}
+
+violation := union({{"a.eu is in the EU"}, {m | m := "a.us is in the US"; "a.us" in addresses}})
+
+warn_addresses := addresses
+`}
+	want := []string{"main.deny: a.eu is new", "main.deny: a.us is new", "main.violation: a.eu is in the EU",
+		"main.violation: a.us is in the US", "main.warn_addresses: a.eu", "main.warn_addresses: a.us"}
+	if got := messages(); !slices.Equal(got, want) {
+		t.Errorf("rules whose value is a set:\n%q\nwant\n%q", got, want)
+	}
 }
 
 // TestEvaluationErrors: a rule that cannot be evaluated is an *EvalError naming the
@@ -167,26 +200,37 @@ func TestEvaluationErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const builtinError = "package main\nimport rego.v1\n\ndeny contains msg if {\n\tsome rc in input.resource_changes\n\tn := to_number(rc.change.after.password)\n\tmsg := sprintf(\"%v\", [n])\n}\n"
+	const typeError = "package main\nimport rego.v1\n\nwarn contains msg if {\n\tsome rc in input.resource_changes\n\tabs(rc.change.after.password) > 1\n\tmsg := \"big\"\n}\n"
 	tests := []struct {
 		name, src string
+		opts      []Option
 		want      []string
 	}{
 		{"conflicting complete rule", "package main\nimport rego.v1\n\npassword := rc.change.after.password if {\n\tsome rc in input.resource_changes\n}\n\ndeny contains msg if {\n\tcount(password) > 100\n\tmsg := \"long\"\n}\n",
-			[]string{"evaluating data.main.deny", "eval_conflict_error at policy.rego:4"}},
-		{"strict builtin error", "package main\nimport rego.v1\n\ndeny contains msg if {\n\tsome rc in input.resource_changes\n\tn := to_number(rc.change.after.password)\n\tmsg := sprintf(\"%v\", [n])\n}\n",
-			nil}, // builtin errors make the expression undefined, as in conftest: no finding, no error
+			nil, []string{"evaluating data.main.deny", "eval_conflict_error at policy.rego:4"}},
+		// By default builtin errors make the expression undefined, as in conftest: no
+		// finding, no error.
+		{"builtin error", builtinError, nil, nil},
+		{"type error", typeError, nil, nil},
+		{"strict builtin error", builtinError, []Option{WithStrictBuiltinErrors()},
+			[]string{"evaluating data.main.deny", "eval_builtin_error at policy.rego:6"}},
+		{"strict type error", typeError, []Option{WithStrictBuiltinErrors()},
+			[]string{"evaluating data.main.warn", "eval_type_error at policy.rego:6"}},
+		{"single value that is a string", "package main\nimport rego.v1\n\ndeny := msg if {\n\tsome rc in input.resource_changes\n\trc.address == \"a.one\"\n\tmsg := rc.change.after.password\n}\n",
+			nil, []string{"evaluating data.main.deny", "its value is a string, not a set of messages", "regocheck_result_error"}},
 		{"object without msg", "package main\nimport rego.v1\n\nviolation contains {\"message\": rc.change.after.password} if {\n\tsome rc in input.resource_changes\n}\n",
-			[]string{"evaluating data.main.violation", `a message object has no "msg" string`, "regocheck_result_error"}},
+			nil, []string{"evaluating data.main.violation", `a message object has no "msg" string`, "regocheck_result_error"}},
 	}
 	for _, tt := range tests {
-		p, err := LoadFS(policyFS(map[string]string{"policy.rego": tt.src}))
+		p, err := LoadFS(policyFS(map[string]string{"policy.rego": tt.src}), tt.opts...)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		_, err = p.Evaluate(context.Background(), plan)
+		findings, err := p.Evaluate(context.Background(), plan)
 		if tt.want == nil {
-			if err != nil {
-				t.Errorf("%s: %v", tt.name, err)
+			if err != nil || len(findings) > 0 {
+				t.Errorf("%s: %v, %d findings", tt.name, err, len(findings))
 			}
 			continue
 		}
@@ -259,10 +303,7 @@ func TestReadPlan(t *testing.T) {
 
 // TestConcurrentEvaluation: one Policies judges many plans at once (run with -race).
 func TestConcurrentEvaluation(t *testing.T) {
-	p, err := Load("testdata/policy")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := loadPolicies(t, "testdata/policy")
 	plans := []*Plan{readPlanFile(t, "testdata/plans/violations.json"), readPlanFile(t, "testdata/plans/clean.json")}
 	want := make([]int, len(plans))
 	for i, plan := range plans {

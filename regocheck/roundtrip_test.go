@@ -3,7 +3,10 @@ package regocheck
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -14,33 +17,59 @@ import (
 	"github.com/tfkit/tfc/tfctest"
 )
 
-// serveCheck serves check behind a tfc.Receiver on a loopback server, as in
-// production, and returns its URL. It is the one place that knows the receiver's
-// options.
-func serveCheck(t *testing.T, hcp *tfctest.Server, check tfc.CheckFunc, hmacKey tfc.Secret, log *slog.Logger) string {
+// testKey is the HMAC key the fake HCP Terraform and the receivers share.
+const testKey = tfc.Secret("test-hmac-key")
+
+// loadPolicies loads the policies under dir, or fails the test.
+func loadPolicies(t *testing.T, dir string) *Policies {
 	t.Helper()
-	opts := append(hcp.ReceiverOptions(), tfc.WithHMACKeys(hmacKey))
-	if log != nil {
-		opts = append(opts, tfc.WithReceiverLogger(log))
+	p, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	receiver, err := tfc.NewReceiver(check, opts...)
+	return p
+}
+
+// serveCheck serves check behind a tfc.Receiver on a loopback server, as in
+// production, and returns its URL.
+func serveCheck(t *testing.T, hcp *tfctest.Server, check tfc.CheckFunc, log *slog.Logger, opts ...tfc.ReceiverOption) string {
+	t.Helper()
+	return serve(t, newReceiver(t, hcp, check, log, opts...))
+}
+
+// newReceiver makes a tfc.Receiver for check that accepts the fake HCP Terraform's
+// deliveries, with opts after the defaults, and shuts it down when the test ends. It
+// is the one place that knows the receiver's options.
+func newReceiver(t *testing.T, hcp *tfctest.Server, check tfc.CheckFunc, log *slog.Logger, opts ...tfc.ReceiverOption) *tfc.Receiver {
+	t.Helper()
+	all := append(hcp.ReceiverOptions(), tfc.WithHMACKeys(testKey))
+	if log != nil {
+		all = append(all, tfc.WithReceiverLogger(log))
+	}
+	receiver, err := tfc.NewReceiver(check, append(all, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { receiver.Shutdown(context.Background()) })
-	srv := httptest.NewServer(receiver)
+	return receiver
+}
+
+// serve serves h on a loopback server until the test ends and returns its URL.
+func serve(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
 
 // attachPolicies creates the run task on the fake HCP Terraform (which verifies the
 // URL) and attaches it, mandatory, to a new workspace at stages.
-func attachPolicies(t *testing.T, hcp *tfctest.Server, url string, hmacKey tfc.Secret, stages ...tfc.Stage) tfctest.Workspace {
+func attachPolicies(t *testing.T, hcp *tfctest.Server, url string, stages ...tfc.Stage) tfctest.Workspace {
 	t.Helper()
 	ctx := t.Context()
 	client := hcp.Client()
 	ws := hcp.AddWorkspace("my-org", "networking")
-	task, err := client.RunTasks.Create(ctx, "my-org", tfc.RunTaskCreateOptions{Name: "policies", URL: url, HMACKey: hmacKey})
+	task, err := client.RunTasks.Create(ctx, "my-org", tfc.RunTaskCreateOptions{Name: "policies", URL: url, HMACKey: testKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,14 +104,10 @@ func runPlan(t *testing.T, hcp *tfctest.Server, ws tfctest.Workspace, file strin
 // starts runs, delivers them signed, serves the plan behind a redirect, and records
 // the result and outcomes the check calls back with.
 func TestPolicyRoundTrip(t *testing.T) {
-	policies, err := Load("testdata/policy")
-	if err != nil {
-		t.Fatal(err)
-	}
+	policies := loadPolicies(t, "testdata/policy")
 	hcp := tfctest.NewServer()
 	defer hcp.Close()
-	const key = tfc.Secret("test-hmac-key")
-	ws := attachPolicies(t, hcp, serveCheck(t, hcp, policies.Check, key, nil), key, tfc.StagePrePlan, tfc.StagePostPlan)
+	ws := attachPolicies(t, hcp, serveCheck(t, hcp, policies.Check, nil), tfc.StagePrePlan, tfc.StagePostPlan)
 
 	run := runPlan(t, hcp, ws, "testdata/plans/violations.json")
 	stages := run.TaskStages()
@@ -148,8 +173,7 @@ deny contains msg if {
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	hcp := tfctest.NewServer()
 	defer hcp.Close()
-	const key = tfc.Secret("test-hmac-key")
-	ws := attachPolicies(t, hcp, serveCheck(t, hcp, policies.Check, key, log), key, tfc.StagePostPlan)
+	ws := attachPolicies(t, hcp, serveCheck(t, hcp, policies.Check, log), tfc.StagePostPlan)
 
 	run := runPlan(t, hcp, ws, "testdata/plans/violations.json") // two before.name values: a conflict
 	result := run.TaskStages()[0].TaskResults[0]
@@ -164,6 +188,91 @@ deny contains msg if {
 		if strings.Contains(out, planValue) {
 			t.Errorf("the log holds %q from the plan:\n%s", planValue, out)
 		}
+	}
+}
+
+// TestPolicy2021Delivery: a delivery in the 2021 format has no stage, only a plan URL
+// (run tasks then ran after the plan alone), and its plan is judged like any other.
+func TestPolicy2021Delivery(t *testing.T) {
+	policies := loadPolicies(t, "testdata/policy")
+	hcp := tfctest.NewServer()
+	defer hcp.Close()
+	receiver := newReceiver(t, hcp, policies.Check, nil)
+	ws := attachPolicies(t, hcp, serve(t, as2021Delivery(t, receiver)), tfc.StagePostPlan)
+
+	result := runPlan(t, hcp, ws, "testdata/plans/violations.json").TaskStages()[0].TaskResults[0]
+	if result.Status != tfc.TaskResultFailed || !strings.HasPrefix(result.Message, "3 errors, 2 warnings: ") {
+		t.Errorf("2021 delivery: %s %q", result.Status, result.Message)
+	}
+}
+
+// as2021Delivery passes the fake's deliveries to next rewritten as the 2021 document
+// had them: without stage and the fields added since, signed under the header's 2021
+// name.
+func as2021Delivery(t *testing.T, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Error(err)
+			http.Error(w, "unreadable", http.StatusBadRequest)
+			return
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Error(err)
+			http.Error(w, "not JSON", http.StatusBadRequest)
+			return
+		}
+		if doc["access_token"] != "test-token" { // the verification request stays as it is
+			if doc["plan_json_api_url"] == nil {
+				t.Error("the fake's delivery has no plan_json_api_url")
+			}
+			for _, added := range []string{"stage", "is_speculative", "capabilities",
+				"configuration_version_id", "configuration_version_download_url", "workspace_working_directory"} {
+				delete(doc, added)
+			}
+			if body, err = json.Marshal(doc); err != nil {
+				t.Error(err)
+			}
+		}
+		r.Header.Del(tfc.SignatureHeader)
+		r.Header.Set(tfc.LegacySignatureHeader, tfc.Sign(testKey, body))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// TestPlanOverCap: a plan larger than the receiver's cap (tfc.WithMaxPlanBytes) is not
+// evaluated: the run fails with the receiver's generic message, and the log says why,
+// without any of the plan.
+func TestPlanOverCap(t *testing.T) {
+	policies := loadPolicies(t, "testdata/policy")
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	hcp := tfctest.NewServer()
+	defer hcp.Close()
+	const limit = 4 << 10 // violations.json is 14 KiB
+	ws := attachPolicies(t, hcp, serveCheck(t, hcp, policies.Check, log, tfc.WithMaxPlanBytes(limit)), tfc.StagePostPlan)
+
+	result := runPlan(t, hcp, ws, "testdata/plans/violations.json").TaskStages()[0].TaskResults[0]
+	if result.Status != tfc.TaskResultFailed || result.Message != "The check failed with an internal error." {
+		t.Errorf("result %s %q", result.Status, result.Message)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "the plan is larger than the receiver's cap") || !strings.Contains(out, "larger than the cap of 4096 bytes") {
+		t.Errorf("the log does not name the cause:\n%s", out)
+	}
+	for _, planValue := range []string{"aws_db_instance", "acme-logs", "resource_changes"} {
+		if strings.Contains(out, planValue) {
+			t.Errorf("the log holds %q from the plan:\n%s", planValue, out)
+		}
+	}
+
+	// Under the cap, the same receiver judges a plan.
+	result = runPlan(t, hcp, ws, "testdata/plans/clean.json").TaskStages()[0].TaskResults[0]
+	if result.Status != tfc.TaskResultPassed {
+		t.Errorf("a plan under the cap: %s %q", result.Status, result.Message)
 	}
 }
 

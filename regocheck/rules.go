@@ -37,6 +37,8 @@ type rule struct {
 
 // findRules returns the deny, violation and warn rules of the namespaces (every
 // namespace when namespaces is nil), in evaluation order, or every problem with them.
+// Each namespace named must have such a rule; with namespaces nil, some package must.
+// namespaces holds no name twice.
 func findRules(modules map[string]*ast.Module, namespaces []string) ([]*rule, error) {
 	type found struct {
 		path      ast.Ref
@@ -85,9 +87,11 @@ func findRules(modules map[string]*ast.Module, namespaces []string) ([]*rule, er
 		order = slices.Sorted(maps.Keys(byNamespace))
 	}
 	var rules []*rule
+	var empty []string // namespaces named without a rule to evaluate
 	for _, ns := range order {
 		f := byNamespace[ns]
-		if f == nil {
+		if f == nil || len(f.names) == 0 {
+			empty = append(empty, ns)
 			continue
 		}
 		names := slices.SortedFunc(maps.Keys(f.names), func(a, b string) int {
@@ -111,19 +115,32 @@ func findRules(modules map[string]*ast.Module, namespaces []string) ([]*rule, er
 			rules = append(rules, r)
 		}
 	}
-	if len(rules) == 0 {
-		return nil, fmt.Errorf("regocheck: no deny, violation or warn rule in %s (packages found: %s)",
-			describe(namespaces), strings.Join(slices.Sorted(maps.Keys(byNamespaceOf(modules))), ", "))
+	// A namespace named but misspelt, or without rules, would check nothing while the
+	// others pass the plan.
+	var missing string
+	switch {
+	case namespaces == nil && len(rules) == 0:
+		missing = "any package"
+	case namespaces != nil && len(empty) == 1:
+		missing = "package " + empty[0]
+	case namespaces != nil && len(empty) > 1:
+		missing = "packages " + strings.Join(empty, ", ")
+	default:
+		return rules, nil
 	}
-	return rules, nil
+	return nil, fmt.Errorf("regocheck: no deny, violation or warn rule in %s (packages found: %s)",
+		missing, strings.Join(slices.Sorted(maps.Keys(packagesOf(modules))), ", "))
 }
 
 // collectsMessages refuses deny, violation and warn rules that conftest would query
-// but that can never report a message: boolean rules (`deny if { … }`), rules with a
-// longer reference (`deny.x contains …`, `warn["x"] if …`), and single-value rules
-// whose value is not a collection (`deny := msg if { … }`), which conftest reads as
-// passing whatever they hold. A single value written as an array or set (literal or
-// comprehension) is a collection of messages, as conftest reads it, and stays.
+// but that can never report a message: rules with a longer reference (`deny.x
+// contains …`, `warn["x"] if …`), boolean rules (`deny if { … }`), and single-value
+// rules whose value is written as a scalar (`warn = "always"`, `deny := 3 if …`) or
+// an object (`deny := {"msg": …}`, or an object comprehension), which conftest reads
+// as passing whatever they hold. Any other single value (a variable, a reference, a
+// call, an array or set) may be a collection of messages, as conftest reads it, and
+// stays: should it evaluate to something else, Evaluate returns an *EvalError, so the
+// delivery fails rather than pass.
 func collectsMessages(r *ast.Rule) error {
 	ref := r.Head.Ref()
 	loc := r.Head.Location
@@ -131,12 +148,14 @@ func collectsMessages(r *ast.Rule) error {
 	switch {
 	case len(ref) > 1:
 		why = "has a reference head, so conftest would never report it"
-	case r.Head.RuleKind() != ast.SingleValue || r.Head.Value == nil || isCollection(r.Head.Value):
+	case r.Head.RuleKind() != ast.SingleValue || r.Head.Value == nil:
 		return nil
 	case isBoolean(r.Head.Value):
 		why = "is a boolean rule, so it can never report a message"
-	default:
+	case neverCollection(r.Head.Value):
 		why = "has a single value, not a set of messages, so conftest would read it as passing"
+	default:
+		return nil
 	}
 	return fmt.Errorf("%s:%d: rule %s %s: write `%s contains msg if { … }`", loc.File, loc.Row, ref, why, ref[0])
 }
@@ -146,10 +165,11 @@ func isBoolean(t *ast.Term) bool {
 	return ok
 }
 
-// isCollection reports whether a rule's value is written as an array or a set.
-func isCollection(t *ast.Term) bool {
+// neverCollection reports whether a rule's value is written in a form that cannot
+// evaluate to an array or a set: a string, number or null, or an object.
+func neverCollection(t *ast.Term) bool {
 	switch t.Value.(type) {
-	case *ast.Array, ast.Set, *ast.ArrayComprehension, *ast.SetComprehension:
+	case ast.String, ast.Number, ast.Null, ast.Object, *ast.ObjectComprehension:
 		return true
 	}
 	return false
@@ -169,14 +189,8 @@ func exceptionName(rule string) string {
 	return rule
 }
 
-func describe(namespaces []string) string {
-	if namespaces == nil {
-		return "any package"
-	}
-	return "package " + strings.Join(namespaces, ", ")
-}
-
-func byNamespaceOf(modules map[string]*ast.Module) map[string]bool {
+// packagesOf returns the packages of modules, as namespaces ("terraform.aws").
+func packagesOf(modules map[string]*ast.Module) map[string]bool {
 	out := map[string]bool{}
 	for _, m := range modules {
 		out[strings.TrimPrefix(m.Package.Path.String(), "data.")] = true
