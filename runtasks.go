@@ -36,6 +36,8 @@ func (s *Stage) UnmarshalText(text []byte) error {
 }
 
 // HasPlan reports whether the stage comes after the plan, so that a plan JSON exists.
+// A check should ask Delivery.HasPlan instead: a 2021-format delivery has no stage
+// ("") but a plan.
 func (s Stage) HasPlan() bool {
 	return s == StagePostPlan || s == StagePreApply || s == StagePostApply
 }

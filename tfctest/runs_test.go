@@ -29,7 +29,7 @@ func deletionCheck(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, 
 		return tfc.TaskResultUpdate{}, err
 	}
 	cv.Close()
-	if !d.Request.Stage.HasPlan() {
+	if !d.HasPlan() {
 		return tfc.Passed("No plan yet."), nil
 	}
 	plan, err := d.Plan(ctx)

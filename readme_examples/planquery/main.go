@@ -12,7 +12,7 @@ import (
 // check fails plans that make a bucket public or destroy a database, and warns about
 // new instances without an owner tag.
 func check(ctx context.Context, d *tfc.Delivery) (tfc.TaskResultUpdate, error) {
-	if !d.Request.Stage.HasPlan() {
+	if !d.HasPlan() {
 		return tfc.Passed("No plan at this stage."), nil
 	}
 	plan, err := d.Plan(ctx)
