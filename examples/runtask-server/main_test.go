@@ -219,7 +219,15 @@ func TestHealthzAndMetrics(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	code, metrics := p.get(t, "/metrics")
+	// The service settles a run when it takes the final callback; the receiver counts
+	// the final once it has read the answer, a moment later.
+	var code int
+	var metrics string
+	waitFor(t, "both finals counted", func() bool {
+		code, metrics = p.get(t, "/metrics")
+		return code != 200 || strings.Contains(metrics, `tfc_receiver_finals_total{outcome="accepted",status="failed"} 1`) &&
+			strings.Contains(metrics, `tfc_receiver_finals_total{outcome="accepted",status="passed"} 1`)
+	})
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}
