@@ -738,6 +738,9 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 	}
 	rec := Callback{TaskResultID: tr.id}
 	err = s.applyCallback(w, r, tr, &rec)
+	if rec.StatusCode != 0 {
+		return err // logged with the change it made
+	}
 	rec.StatusCode = http.StatusOK
 	var he *httpError
 	if errors.As(err, &he) {
@@ -749,7 +752,10 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// applyCallback checks and applies a callback to tr, noting what it sent in rec.
+// applyCallback checks and applies a callback to tr, noting what it sent in rec. One
+// that reaches the task result is logged (rec.StatusCode set) under the same lock as
+// its change, so that the log never lags the state a watcher sees: a run settled by a
+// final lists that final.
 func (s *Server) applyCallback(w http.ResponseWriter, r *http.Request, tr *taskResult, rec *Callback) error {
 	if subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(tr.accessToken)) != 1 {
 		return unauthorized()
@@ -765,6 +771,8 @@ func (s *Server) applyCallback(w http.ResponseWriter, r *http.Request, tr *taskR
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if tr.status.IsFinal() {
+		rec.StatusCode = http.StatusConflict
+		s.callbackLog = append(s.callbackLog, *rec)
 		return conflict(fmt.Sprintf("The task result is already %s.", tr.status))
 	}
 	if u.message != nil {
@@ -789,6 +797,8 @@ func (s *Server) applyCallback(w http.ResponseWriter, r *http.Request, tr *taskR
 	} else {
 		s.finishResultLocked(tr, u.status, "")
 	}
+	rec.StatusCode = http.StatusOK
+	s.callbackLog = append(s.callbackLog, *rec)
 	writeJSON(w, http.StatusOK, document{Data: tr.resource()})
 	return nil
 }
