@@ -575,18 +575,14 @@ func TestProcessWaitingForASlot(t *testing.T) {
 		}
 		return Passed("ok"), nil
 	}, WithMaxInFlight(1), WithHeartbeat(time.Millisecond), WithCheckTimeout(time.Hour))
-	job := func(id string, receivedAt time.Time) Job {
-		body, _ := json.Marshal(f.request(id, StagePostPlan, false))
-		return Job{Body: body, Signature: Sign(f.key, body), TaskResultID: id, ReceivedAt: receivedAt}
-	}
 	busy := make(chan error, 1)
-	go func() { busy <- worker.Process(context.Background(), job("taskrs-busy", time.Time{})) }()
+	go func() { busy <- worker.Process(context.Background(), jobFor(f, "taskrs-busy", 1)) }()
 	if id := <-started; id != "taskrs-busy" {
 		t.Fatalf("started %s", id)
 	}
 
 	waiting := make(chan error, 1)
-	go func() { waiting <- worker.Process(context.Background(), job("taskrs-waiting", time.Time{})) }()
+	go func() { waiting <- worker.Process(context.Background(), jobFor(f, "taskrs-waiting", 1)) }()
 	for cb := range f.running {
 		if cb.TaskResultID == "taskrs-waiting" {
 			if cb.Message != queuedProgressMessage {
@@ -597,7 +593,8 @@ func TestProcessWaitingForASlot(t *testing.T) {
 	}
 
 	// Its deadline passes while it waits: failed at once, the check not run.
-	late := job("taskrs-late", time.Now().Add(-time.Hour+20*time.Millisecond))
+	late := jobFor(f, "taskrs-late", 1)
+	late.ReceivedAt = time.Now().Add(-time.Hour + 20*time.Millisecond)
 	if err := worker.Process(context.Background(), late); err != nil {
 		t.Errorf("job whose deadline passed while waiting: %v", err)
 	}
