@@ -310,8 +310,12 @@ func (s ChangeSeq) Summary() PlanSummary {
 }
 
 // String is Terraform's summary line: "Plan: 2 to add, 1 to change, 1 to destroy.",
-// with "N to import, " after "Plan: " when anything is imported.
+// with "N to import, " after "Plan: " when anything is imported, and "No changes."
+// when nothing is, as Terraform prints for a plan without resource changes.
 func (s PlanSummary) String() string {
+	if s == (PlanSummary{}) {
+		return "No changes."
+	}
 	var b strings.Builder
 	b.WriteString("Plan: ")
 	if s.Import > 0 {

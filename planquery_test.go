@@ -260,6 +260,9 @@ func TestSummaryCountsAsTerraform(t *testing.T) {
 	if got := tfc.Changes(readPlan(t, "plan_queries.json")).Module("module.app").Summary(); got != (tfc.PlanSummary{Destroy: 1}) {
 		t.Errorf("summary of a module: %+v", got)
 	}
+	if got := tfc.Changes(nil).Summary().String(); got != "No changes." {
+		t.Errorf("summary of no changes: %q", got)
+	}
 }
 
 // TestUnusualInput: nothing panics on a nil plan, a zero Change, empty or future
