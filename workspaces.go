@@ -24,8 +24,10 @@ type Workspace struct {
 	// ExecutionMode is "remote", "local" or "agent"; AgentPoolID is set with "agent".
 	ExecutionMode string
 	AgentPoolID   string
-	// CurrentRunID is the workspace's current run, "" when it has none.
+	// CurrentRunID is the workspace's current run, "" when it has none; CurrentRun is
+	// that run when the response included it (WorkspaceIncludeCurrentRun), else nil.
 	CurrentRunID string
+	CurrentRun   *Run
 	// CurrentStateVersionID and CurrentConfigurationVersionID are the workspace's
 	// current state and configuration, "" when it has none.
 	CurrentStateVersionID         string
@@ -151,12 +153,33 @@ type WorkspaceSettingOverwrites struct {
 	AgentPool     bool `json:"agent-pool"`
 }
 
+// WorkspaceInclude names a related resource to include with a workspace.
+type WorkspaceInclude string
+
+// WorkspaceIncludeCurrentRun includes the workspace's current run (Workspace.CurrentRun),
+// one of the documented includes; tfc has no types for the others (organization,
+// project, locked_by, outputs, readme, …), which Do reaches.
+const WorkspaceIncludeCurrentRun WorkspaceInclude = "current_run"
+
+// WorkspaceReadOptions are the options of ReadWithOptions and ReadByIDWithOptions.
+type WorkspaceReadOptions struct {
+	Include []WorkspaceInclude `url:"include,comma,omitempty"`
+}
+
 // Read returns the workspace called name in organization.
 //
 // GET /organizations/:organization_name/workspaces/:name. A name with characters other
 // than letters, digits, "-" and "_" is refused before the request. 404 (ErrNotFound):
 // no such workspace, or not visible to the token.
 func (s *WorkspacesService) Read(ctx context.Context, organization, name string) (*Workspace, error) {
+	return s.ReadWithOptions(ctx, organization, name, nil)
+}
+
+// ReadWithOptions is Read with related resources included: with
+// WorkspaceIncludeCurrentRun, the workspace and its current run in one request.
+//
+// GET /organizations/:organization_name/workspaces/:name?include=…
+func (s *WorkspacesService) ReadWithOptions(ctx context.Context, organization, name string, opts *WorkspaceReadOptions) (*Workspace, error) {
 	if err := requireID("organization", organization); err != nil {
 		return nil, err
 	}
@@ -167,6 +190,9 @@ func (s *WorkspacesService) Read(ctx context.Context, organization, name string)
 		return nil, invalidArg("workspace name", "may only contain letters, digits, '-' and '_'")
 	}
 	c := call{method: http.MethodGet, path: apiPath("organizations", organization, "workspaces", name)}
+	if opts != nil {
+		c.query = opts
+	}
 	return readOne(ctx, &s.client.pipeline, c, workspaceFromWire)
 }
 
@@ -175,10 +201,21 @@ func (s *WorkspacesService) Read(ctx context.Context, organization, name string)
 // GET /workspaces/:workspace_id. 404 (ErrNotFound): no such workspace, or not visible
 // to the token.
 func (s *WorkspacesService) ReadByID(ctx context.Context, workspaceID string) (*Workspace, error) {
+	return s.ReadByIDWithOptions(ctx, workspaceID, nil)
+}
+
+// ReadByIDWithOptions is ReadByID with related resources included (see
+// ReadWithOptions).
+//
+// GET /workspaces/:workspace_id?include=…
+func (s *WorkspacesService) ReadByIDWithOptions(ctx context.Context, workspaceID string, opts *WorkspaceReadOptions) (*Workspace, error) {
 	if err := requireID("workspace ID", workspaceID); err != nil {
 		return nil, err
 	}
 	c := call{method: http.MethodGet, path: apiPath("workspaces", workspaceID)}
+	if opts != nil {
+		c.query = opts
+	}
 	return readOne(ctx, &s.client.pipeline, c, workspaceFromWire)
 }
 
@@ -254,9 +291,12 @@ type workspaceRels struct {
 	LockedBy                    *toOne `json:"locked-by"`
 }
 
-func workspaceFromWire(r *resource[workspaceAttrs, workspaceRels], _ *includes) Workspace {
+// workspaceFromWire converts a workspace, with its current run when inc holds it. An
+// included workspace is converted with nil includes (see includedWorkspace), so that a
+// run and a workspace that name each other cannot recurse.
+func workspaceFromWire(r *resource[workspaceAttrs, workspaceRels], inc *includes) Workspace {
 	a := &r.Attributes
-	return Workspace{
+	ws := Workspace{
 		ID:                            r.ID,
 		Name:                          a.Name,
 		Description:                   a.Description,
@@ -312,6 +352,8 @@ func workspaceFromWire(r *resource[workspaceAttrs, workspaceRels], _ *includes) 
 		LatestChangeAt:                a.LatestChangeAt,
 		LastAssessmentResultAt:        a.LastAssessmentResultAt,
 	}
+	ws.CurrentRun = includedRun(inc, ws.CurrentRunID)
+	return ws
 }
 
 // averageMillis is an average duration the service sends as milliseconds, which need
@@ -327,7 +369,7 @@ func (m averageMillis) duration() time.Duration {
 func includedWorkspace(inc *includes, id string) *Workspace {
 	if it := inc.find(typeWorkspaces, id); it != nil {
 		if r, ok := decodeIncluded[workspaceAttrs, workspaceRels](it); ok {
-			ws := workspaceFromWire(&r, inc)
+			ws := workspaceFromWire(&r, nil) // no deeper: its current run may be the run that included it
 			return &ws
 		}
 	}

@@ -102,3 +102,53 @@ func TestWorkspaceArgumentsCheckedBeforeTheNetwork(t *testing.T) {
 		"no ID":           func() error { _, err := c.Workspaces.ReadByID(ctx, ""); return err },
 	})
 }
+
+// TestWorkspacesReadWithCurrentRun: include=current_run fills Workspace.CurrentRun, by
+// name and by ID; a run and a workspace included together that name each other (a task
+// stage read with run.workspace, the run being the workspace's current one) decode
+// without recursing.
+func TestWorkspacesReadWithCurrentRun(t *testing.T) {
+	api := newTestAPI(t)
+	const doc = `{"data":{"id":"ws-1","type":"workspaces","attributes":{"name":"app"},
+		"relationships":{"current-run":{"data":{"id":"run-1","type":"runs"}}}},
+		"included":[{"id":"run-1","type":"runs","attributes":{"status":"applied","message":"ship it"},
+		"relationships":{"workspace":{"data":{"id":"ws-1","type":"workspaces"}}}}]}`
+	serve := func(w http.ResponseWriter, r *http.Request) {
+		if got := r.URL.Query().Get("include"); got != "current_run" {
+			t.Errorf("include=%q", got)
+		}
+		_, _ = w.Write([]byte(doc))
+	}
+	api.handle("GET /api/v2/organizations/acme/workspaces/app", serve)
+	api.handle("GET /api/v2/workspaces/ws-1", serve)
+	api.handle("GET /api/v2/task-stages/ts-1", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"data":{"id":"ts-1","type":"task-stages","attributes":{"stage":"post_plan","status":"passed"},
+			"relationships":{"run":{"data":{"id":"run-1","type":"runs"}}}},
+			"included":[{"id":"run-1","type":"runs","attributes":{"status":"applied"},
+			"relationships":{"workspace":{"data":{"id":"ws-1","type":"workspaces"}}}},
+			{"id":"ws-1","type":"workspaces","attributes":{"name":"app"},
+			"relationships":{"current-run":{"data":{"id":"run-1","type":"runs"}}}}]}`))
+	})
+	ctx := context.Background()
+	opts := &WorkspaceReadOptions{Include: []WorkspaceInclude{WorkspaceIncludeCurrentRun}}
+	byName, err := api.client.Workspaces.ReadWithOptions(ctx, "acme", "app", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID, err := api.client.Workspaces.ReadByIDWithOptions(ctx, "ws-1", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ws := range []*Workspace{byName, byID} {
+		if ws.CurrentRun == nil || ws.CurrentRun.ID != "run-1" || ws.CurrentRun.Status != RunApplied || ws.CurrentRun.Message != "ship it" {
+			t.Errorf("current run %+v", ws.CurrentRun)
+		}
+	}
+	st, err := api.client.TaskStages.Read(ctx, "ts-1", &TaskStageReadOptions{Include: []TaskStageInclude{TaskStageIncludeRun, TaskStageIncludeRunWorkspace}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Run == nil || st.Run.Workspace == nil || st.Run.Workspace.CurrentRunID != "run-1" || st.Run.Workspace.CurrentRun != nil {
+		t.Errorf("stage's run %+v", st.Run)
+	}
+}

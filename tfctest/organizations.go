@@ -287,13 +287,38 @@ func (ws *workspace) resource() resource {
 	}
 }
 
-// getWorkspace answers GET /workspaces/:id.
-func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request) error {
-	return show(s, w, s.workspaces, r.PathValue("id"), "workspace", (*workspace).resource, nil)
+// workspaceIncludes are the documented include values of the workspace endpoints. The
+// fake includes the current run (for current_run and current_run.plan); it has none of
+// the other resources, so it accepts them and includes nothing. Others get 400.
+var workspaceIncludes = []string{"current_run", "current_run.plan", "current_configuration_version",
+	"current_configuration_version.ingress_attributes", "locked_by", "organization", "outputs", "project", "readme"}
+
+// includeForWorkspace returns what a workspace request included.
+func includeForWorkspace(ws *workspace, inc map[string]bool) []resource {
+	if (inc["current_run"] || inc["current_run.plan"]) && len(ws.runs) > 0 {
+		return []resource{ws.runs[len(ws.runs)-1].resource()}
+	}
+	return nil
 }
 
-// getWorkspaceByName answers GET /organizations/:org/workspaces/:name.
+// getWorkspace answers GET /workspaces/:id, with include=current_run.
+func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request) error {
+	inc, err := parseInclude(r, workspaceIncludes...)
+	if err != nil {
+		return err
+	}
+	return show(s, w, s.workspaces, r.PathValue("id"), "workspace", (*workspace).resource, func(ws *workspace) []resource {
+		return includeForWorkspace(ws, inc)
+	})
+}
+
+// getWorkspaceByName answers GET /organizations/:org/workspaces/:name, with
+// include=current_run.
 func (s *Server) getWorkspaceByName(w http.ResponseWriter, r *http.Request) error {
+	inc, err := parseInclude(r, workspaceIncludes...)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, err := s.orgFromPath(r)
@@ -302,7 +327,7 @@ func (s *Server) getWorkspaceByName(w http.ResponseWriter, r *http.Request) erro
 	}
 	for _, ws := range o.workspaces {
 		if ws.name == r.PathValue("name") {
-			writeJSON(w, http.StatusOK, document{Data: ws.resource()})
+			writeJSON(w, http.StatusOK, document{Data: ws.resource(), Included: includeForWorkspace(ws, inc)})
 			return nil
 		}
 	}

@@ -213,8 +213,21 @@ func TestWorkspacesByNameAndID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if byID.Name != "networking" || byID.CurrentRunID != r.ID || byID.RunsCount != 1 {
+	if byID.Name != "networking" || byID.CurrentRunID != r.ID || byID.RunsCount != 1 || byID.CurrentRun != nil {
 		t.Errorf("by ID %+v", byID)
+	}
+	// The workspace and its current run in one request, by name and by ID.
+	opts := &tfc.WorkspaceReadOptions{Include: []tfc.WorkspaceInclude{tfc.WorkspaceIncludeCurrentRun}}
+	withRun, err := client.Workspaces.ReadWithOptions(c, "acme", "networking", opts)
+	if err != nil || withRun.CurrentRun == nil || withRun.CurrentRun.ID != r.ID || withRun.CurrentRun.WorkspaceID != ws.ID {
+		t.Errorf("by name with its current run: %v, %+v", err, withRun)
+	}
+	if withRun, err := client.Workspaces.ReadByIDWithOptions(c, ws.ID, opts); err != nil || withRun.CurrentRun == nil || withRun.CurrentRun.Status != tfc.RunStatus(r.Status()) {
+		t.Errorf("by ID with its current run: %v, %+v", err, withRun)
+	}
+	var apiErr *tfc.APIError
+	if _, err := client.Workspaces.ReadByIDWithOptions(c, ws.ID, &tfc.WorkspaceReadOptions{Include: []tfc.WorkspaceInclude{"runs"}}); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest {
+		t.Errorf("an undocumented include: %v", err)
 	}
 	if _, err := client.Workspaces.Read(c, "acme", "missing"); !errors.Is(err, tfc.ErrNotFound) {
 		t.Errorf("missing: %v", err)
