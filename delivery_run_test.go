@@ -653,6 +653,34 @@ func TestProgressInFlightDoesNotDelayTheFinal(t *testing.T) {
 	}
 }
 
+// storedElsewhere is an Executor whose queue holds every job already, as after the
+// service retried a delivery onto another replica.
+type storedElsewhere struct{}
+
+func (storedElsewhere) Submit(context.Context, Job) error {
+	return fmt.Errorf("queue: %w", ErrDuplicateJob)
+}
+
+// TestExecutorDuplicateJob: a job the queue holds already is answered 200 and counted
+// as a duplicate, not as accepted.
+func TestExecutorDuplicateJob(t *testing.T) {
+	f := newFakeService(t, testHMACKey)
+	var accepted, duplicates atomic.Int64
+	front, _ := newTestReceiver(t, f, passCheck, WithExecutor(storedElsewhere{}), WithReceiverHooks(ReceiverHooks{
+		DeliveryAccepted:  func() { accepted.Add(1) },
+		DeliveryDuplicate: func() { duplicates.Add(1) },
+	}))
+	if rec := f.serve(front, "taskrs-elsewhere"); rec.Code != http.StatusOK {
+		t.Errorf("a job stored already: %d", rec.Code)
+	}
+	if rec := f.serve(front, "taskrs-elsewhere"); rec.Code != http.StatusOK { // now this receiver's own duplicate
+		t.Errorf("its repeat: %d", rec.Code)
+	}
+	if accepted.Load() != 0 || duplicates.Load() != 2 {
+		t.Errorf("accepted %d, duplicates %d; want 0 and 2", accepted.Load(), duplicates.Load())
+	}
+}
+
 // TestProcessClampsFutureReceipt: a job received "in the future" (a clock ahead of the
 // worker's) counts its deadline from now, never past the check timeout.
 func TestProcessClampsFutureReceipt(t *testing.T) {

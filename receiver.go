@@ -140,7 +140,9 @@ type Executor interface {
 	// the job is stored: the receiver answers the service 200 when Submit returns nil,
 	// and from then on the job's final result is the queue's to bring about. An error
 	// (a full or unreachable queue) makes the receiver answer 503, so the service
-	// retries.
+	// retries; an error matching ErrDuplicateJob says the queue held the job already
+	// (its de-duplication caught a repeat of the delivery), and the receiver answers
+	// 200 and counts a duplicate.
 	Submit(ctx context.Context, job Job) error
 }
 
@@ -217,6 +219,9 @@ var (
 	// next run of the job (Job.Attempt > 1) checks whether a result landed before it
 	// runs the check. See also WithHandBackOnShutdown.
 	ErrHandBack = errors.New("tfc: run task job handed back to the queue unreported")
+	// ErrDuplicateJob: returned (wrapped or not) by an Executor's Submit for a job its
+	// queue holds already: the repeat is stored once and answered 200 as a duplicate.
+	ErrDuplicateJob = errors.New("tfc: run task job stored already")
 	// ErrResultNotReported: the final result could not be reported. Process wraps the
 	// last failure in it: an *APIError for 401 (the token expired) or 422 (the service
 	// refused even the plain form), which a retry will not fix, or a transport error or

@@ -32,8 +32,8 @@ type ReceiverHooks struct {
 
 	// DeliveryDuplicate is called when a repeated delivery of a task result that this
 	// receiver has in flight or finished within the duplicate window is answered 200
-	// and not run again. With an executor, repeats the queue itself recognises (for
-	// example on another replica) count as accepted here.
+	// and not run again, and, with an executor, when Submit says the queue holds the
+	// job already (ErrDuplicateJob: a repeat first seen by another replica, say).
 	DeliveryDuplicate func()
 
 	// CheckDone is called when a check's run ends: it returned, or its context ended

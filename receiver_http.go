@@ -101,7 +101,15 @@ func (r *Receiver) submit(w http.ResponseWriter, req *http.Request, rt *RunTaskR
 		return
 	}
 	job := Job{Body: bytes.Clone(body), Signature: signature, TaskResultID: rt.TaskResultID, ReceivedAt: r.now()}
-	if err := r.executor.Submit(req.Context(), job); err != nil {
+	err := r.executor.Submit(req.Context(), job)
+	if errors.Is(err, ErrDuplicateJob) {
+		r.submitted(rt.TaskResultID)
+		log.Info("tfc: duplicate run task delivery acknowledged: the job queue holds it already")
+		r.countDuplicate()
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if err != nil {
 		r.forget(rt.TaskResultID)
 		// The executor's error stays in the log: it may describe the queue's address.
 		log.Warn("tfc: run task delivery not accepted", slog.String("reason", err.Error()))

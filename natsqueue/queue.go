@@ -250,7 +250,8 @@ func transient(err error) bool {
 // Tfc-Received-At and Tfc-Job-Version (see the package documentation), answered by the
 // stream leader. A job whose task result ID the stream has seen within
 // Config.DuplicateWindow is acknowledged as a duplicate and not stored again: Submit
-// returns nil for it, since the first copy is stored.
+// returns an error matching tfc.ErrDuplicateJob for it, which the receiver answers 200
+// (the first copy is stored) and counts as a duplicate.
 //
 // Errors (the receiver then answers 503 and the service delivers again): the queue
 // is closed, the job has no task result ID, the job exceeds the servers' message size,
@@ -272,9 +273,9 @@ func (q *Queue) Submit(ctx context.Context, job tfc.Job) error {
 	log := q.log.With(slog.String("task_result_id", job.TaskResultID), slog.Uint64("stream_seq", ack.Sequence))
 	if ack.Duplicate {
 		log.Info("natsqueue: job stored already (duplicate delivery)")
-	} else {
-		log.Debug("natsqueue: job stored")
+		return fmt.Errorf("%w: task result %s (stream sequence %d)", tfc.ErrDuplicateJob, job.TaskResultID, ack.Sequence)
 	}
+	log.Debug("natsqueue: job stored")
 	return nil
 }
 

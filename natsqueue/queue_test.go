@@ -107,7 +107,8 @@ func TestRedactURLs(t *testing.T) {
 }
 
 // A job is stored as the service signed it, with its ID for de-duplication, and a
-// second submission of the same task result is acknowledged without a second copy.
+// second submission of the same task result is acknowledged without a second copy and
+// reported as a duplicate.
 func TestSubmitStoresOneMessagePerTaskResult(t *testing.T) {
 	svc := newFakeService(t)
 	q := openEmbedded(t)
@@ -118,8 +119,8 @@ func TestSubmitStoresOneMessagePerTaskResult(t *testing.T) {
 	}
 	again := job
 	again.ReceivedAt = job.ReceivedAt.Add(time.Minute) // the service retried onto another replica
-	if err := q.Submit(ctx, again); err != nil {
-		t.Fatalf("Submit of a duplicate: %v", err)
+	if err := q.Submit(ctx, again); !errors.Is(err, tfc.ErrDuplicateJob) {
+		t.Fatalf("Submit of a duplicate: %v, want tfc.ErrDuplicateJob", err)
 	}
 	if n := streamMsgs(t, q); n != 1 {
 		t.Fatalf("stream holds %d messages, want 1", n)
