@@ -1,6 +1,7 @@
 package tfc
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
@@ -124,6 +125,9 @@ type Run struct {
 	CreatedAt time.Time
 	// CanceledAt is zero unless the run was canceled.
 	CanceledAt time.Time
+	// ForceCancelAvailableAt is when ForceCancel becomes possible after a Cancel (the
+	// page names it force_cancel_available_at); zero until a cancel was requested.
+	ForceCancelAvailableAt time.Time
 
 	// The related resources, by ID ("" when the service sends none).
 	WorkspaceID            string
@@ -311,6 +315,29 @@ func (s *RunsService) Cancel(ctx context.Context, runID string, opts *RunActionO
 	return s.action(ctx, runID, "cancel", opts)
 }
 
+// ForceCancel ends a run at once, after a Cancel and its cool-off period
+// (Run.Actions.IsForceCancelable, Run.ForceCancelAvailableAt): the Terraform process is
+// killed, in-flight state may be lost, and the workspace is unlocked. It needs admin
+// access to the workspace and a user or team token. The service answers 202 without
+// a body; a run that was not canceled first, is not planning or applying, or is still
+// in its cool-off gives an *APIError matching ErrConflict.
+//
+// POST /runs/:run_id/actions/force-cancel, with {"comment": …} when opts has one.
+func (s *RunsService) ForceCancel(ctx context.Context, runID string, opts *RunActionOptions) error {
+	return s.action(ctx, runID, "force-cancel", opts)
+}
+
+// ForceExecute runs a pending run now, discarding the run that holds its workspace's
+// lock ("Run this plan now"). It needs permission to apply runs and a user or team
+// token. The service answers 202 without a body; a run that is not pending, or a
+// workspace that is not locked, gives an *APIError matching ErrForbidden (403); a
+// lock holder that cannot be discarded, ErrConflict.
+//
+// POST /runs/:run_id/actions/force-execute, without a body.
+func (s *RunsService) ForceExecute(ctx context.Context, runID string) error {
+	return s.action(ctx, runID, "force-execute", nil)
+}
+
 // action POSTs one of the run actions. Like every POST it is retried only when the
 // service surely did not act on it.
 func (s *RunsService) action(ctx context.Context, runID, action string, opts *RunActionOptions) error {
@@ -390,6 +417,10 @@ type runAttrs struct {
 	Permissions           RunPermissions   `json:"permissions"`
 	CreatedAt             time.Time        `json:"created-at"`
 	CanceledAt            time.Time        `json:"canceled-at"`
+	// The run page spells it force_cancel_available_at in its prose; the service's
+	// attributes are dashed. Both are read.
+	ForceCancelAvailableAt      time.Time `json:"force-cancel-available-at"`
+	ForceCancelAvailableAtSnake time.Time `json:"force_cancel_available_at"`
 }
 
 type runRels struct {
@@ -428,6 +459,7 @@ func runFromWire(r *resource[runAttrs, runRels], inc *includes) Run {
 		Permissions:            a.Permissions,
 		CreatedAt:              a.CreatedAt,
 		CanceledAt:             a.CanceledAt,
+		ForceCancelAvailableAt: cmp.Or(a.ForceCancelAvailableAt, a.ForceCancelAvailableAtSnake),
 		WorkspaceID:            rel.Workspace.id(),
 		ConfigurationVersionID: rel.ConfigurationVersion.id(),
 		PlanID:                 rel.Plan.id(),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -124,13 +125,13 @@ func TestRunsList(t *testing.T) {
 	}
 }
 
-// TestRunActions: apply, discard and cancel send the documented bodies (none without a
-// comment), take the 202 without a body, and map a 409 to ErrConflict.
+// TestRunActions: apply, discard, cancel and force-cancel send the documented bodies
+// (none without a comment), take the 202 without a body, and map a 409 to ErrConflict.
 func TestRunActions(t *testing.T) {
 	api := newTestAPI(t)
-	for _, action := range []string{"apply", "discard", "cancel"} {
+	for _, action := range []string{"apply", "discard", "cancel", "force-cancel"} {
 		api.handle("POST /api/v2/runs/run-DQGdmrWMX8z9yWQB/actions/"+action, func(w http.ResponseWriter, r *http.Request) {
-			assertJSONEqual(t, readBody(t, r), fixture(t, "run_"+action+"_request.json"))
+			assertJSONEqual(t, readBody(t, r), fixture(t, "run_"+strings.ReplaceAll(action, "-", "_")+"_request.json"))
 			w.WriteHeader(http.StatusAccepted)
 		})
 		api.handle("POST /api/v2/runs/run-nocomment/actions/"+action, func(w http.ResponseWriter, r *http.Request) {
@@ -147,12 +148,13 @@ func TestRunActions(t *testing.T) {
 	ctx := context.Background()
 	runs := api.client.Runs
 	for action, do := range map[string]func(string, *RunActionOptions) error{
-		"apply":   func(id string, o *RunActionOptions) error { return runs.Apply(ctx, id, o) },
-		"discard": func(id string, o *RunActionOptions) error { return runs.Discard(ctx, id, o) },
-		"cancel":  func(id string, o *RunActionOptions) error { return runs.Cancel(ctx, id, o) },
+		"apply":        func(id string, o *RunActionOptions) error { return runs.Apply(ctx, id, o) },
+		"discard":      func(id string, o *RunActionOptions) error { return runs.Discard(ctx, id, o) },
+		"cancel":       func(id string, o *RunActionOptions) error { return runs.Cancel(ctx, id, o) },
+		"force-cancel": func(id string, o *RunActionOptions) error { return runs.ForceCancel(ctx, id, o) },
 	} {
 		comment := map[string]string{"apply": "Looks good to me", "discard": "This run was discarded",
-			"cancel": "This run was stuck and would never finish."}[action]
+			"cancel": "This run was stuck and would never finish.", "force-cancel": "This run was stuck and would never finish."}[action]
 		if err := do("run-DQGdmrWMX8z9yWQB", &RunActionOptions{Comment: comment}); err != nil {
 			t.Errorf("%s: %v", action, err)
 		}
@@ -168,6 +170,44 @@ func TestRunActions(t *testing.T) {
 		}
 		if err := do("", nil); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("%s without a run: %v", action, err)
+		}
+	}
+}
+
+// TestRunForceExecute: force-execute sends no body, takes the 202, and maps the
+// documented 403 to ErrForbidden; a run read says when force-cancel opens, in either
+// spelling of the attribute.
+func TestRunForceExecute(t *testing.T) {
+	api := newTestAPI(t)
+	api.handle("POST /api/v2/runs/run-pending/actions/force-execute", func(w http.ResponseWriter, r *http.Request) {
+		if b := readBody(t, r); len(b) != 0 {
+			t.Errorf("force-execute sent %q", b)
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	api.handle("POST /api/v2/runs/run-applied/actions/force-execute", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"errors":[{"status":"403","title":"forbidden","detail":"Run is not pending."}]}`))
+	})
+	ctx := context.Background()
+	if err := api.client.Runs.ForceExecute(ctx, "run-pending"); err != nil {
+		t.Error(err)
+	}
+	if err := api.client.Runs.ForceExecute(ctx, "run-applied"); !errors.Is(err, ErrForbidden) {
+		t.Errorf("force-execute of an applied run: %v", err)
+	}
+	if err := api.client.Runs.ForceExecute(ctx, ""); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("force-execute without a run: %v", err)
+	}
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	for id, attr := range map[string]string{"run-dashed": "force-cancel-available-at", "run-snake": "force_cancel_available_at"} {
+		api.handle("GET /api/v2/runs/"+id, func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(`{"data":{"id":"` + id + `","type":"runs","attributes":{"status":"applying","` + attr + `":"2026-12-03T10:00:00Z",
+				"actions":{"is-force-cancelable":false}}}}`))
+		})
+		run, err := api.client.Runs.Read(ctx, id)
+		if err != nil || !run.ForceCancelAvailableAt.Equal(at) {
+			t.Errorf("%s: %v, force-cancel available at %v", attr, err, run)
 		}
 	}
 }

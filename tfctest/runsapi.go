@@ -283,6 +283,27 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 		func(rn *run, now time.Time) { s.endRunLocked(rn, "canceled", now) })
 }
 
+// forceCancelRun answers POST /runs/:id/actions/force-cancel. The fake's cancel ends a
+// run at once, so no run is ever canceled and still running, the state force-cancel
+// needs: every request that names a run gets the documented 409.
+func (s *Server) forceCancelRun(w http.ResponseWriter, r *http.Request) error {
+	return s.runAction(w, r, func(*run) bool { return false },
+		"Run was not planning or applying, has not been canceled non-forcefully, or the cool-off period has not yet passed.",
+		func(*run, time.Time) {})
+}
+
+// forceExecuteRun answers POST /runs/:id/actions/force-execute. The fake starts every
+// run at once, so no run is ever pending behind another's lock: every request that
+// names a run gets the documented 403.
+func (s *Server) forceExecuteRun(w http.ResponseWriter, r *http.Request) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := lookup(s.runs, r.PathValue("id"), "run"); err != nil {
+		return err
+	}
+	return newError(http.StatusForbidden, "Forbidden", "Run is not pending, its workspace was not locked, or its workspace association was not found.")
+}
+
 // planHasChanges reports whether a plan changes any resource (anything but no-op and
 // read), for the run's has-changes.
 func planHasChanges(planJSON []byte) bool {

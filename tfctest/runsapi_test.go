@@ -37,6 +37,17 @@ func TestManualApplyWaitsForConfirmation(t *testing.T) {
 	if err := client.Runs.Cancel(c, r.ID, nil); !errors.Is(err, tfc.ErrConflict) {
 		t.Errorf("cancel while waiting for confirmation: %v", err)
 	}
+	// The fake's cancel ends a run at once, so force-cancel always conflicts; its runs
+	// never wait behind a lock, so force-execute is always forbidden.
+	if err := client.Runs.ForceCancel(c, r.ID, &tfc.RunActionOptions{Comment: "stuck"}); !errors.Is(err, tfc.ErrConflict) {
+		t.Errorf("force-cancel: %v", err)
+	}
+	if err := client.Runs.ForceExecute(c, r.ID); !errors.Is(err, tfc.ErrForbidden) {
+		t.Errorf("force-execute: %v", err)
+	}
+	if err := client.Runs.ForceCancel(c, "run-missing", nil); !errors.Is(err, tfc.ErrNotFound) {
+		t.Errorf("force-cancel of no run: %v", err)
+	}
 	// A documented include is taken (the fake has no cost estimate to include); an
 	// unknown one is refused as the service refuses it.
 	if got, err := client.Runs.ReadWithOptions(c, r.ID, &tfc.RunReadOptions{Include: []tfc.RunInclude{tfc.RunIncludeCostEstimate}}); err != nil || got.ID != r.ID {

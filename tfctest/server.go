@@ -353,6 +353,8 @@ func (s *Server) routeHCP() {
 		"POST /api/v2/runs/{id}/actions/apply":                    s.applyRun,
 		"POST /api/v2/runs/{id}/actions/discard":                  s.discardRun,
 		"POST /api/v2/runs/{id}/actions/cancel":                   s.cancelRun,
+		"POST /api/v2/runs/{id}/actions/force-cancel":             s.forceCancelRun,
+		"POST /api/v2/runs/{id}/actions/force-execute":            s.forceExecuteRun,
 		"GET /api/v2/runs/{id}/task-stages":                       s.listTaskStages,
 		"GET /api/v2/task-stages/{id}":                            s.getTaskStage,
 		"POST /api/v2/task-stages/{id}/actions/override":          s.overrideTaskStage,
