@@ -286,6 +286,53 @@ func (s *RunsService) All(ctx context.Context, workspaceID string, opts *RunList
 	})
 }
 
+// RunOrganizationListOptions pages and filters RunsService.ListInOrganization: the
+// filters of a workspace's list, and WorkspaceNames. Without Timeframe the service
+// lists the runs of the past year.
+type RunOrganizationListOptions struct {
+	RunListOptions
+	// WorkspaceNames keeps the runs of any of these workspaces (filter[workspace_names]).
+	WorkspaceNames []string `url:"filter[workspace_names],comma,omitempty"`
+}
+
+// ListInOrganization returns one page of the runs of every workspace of organization,
+// newest first. Its pagination carries no totals (the service leaves total-count and
+// total-pages out here), so Page.Pagination's TotalCount and TotalPages read 0. The
+// service allows this endpoint 30 requests a minute, not a second.
+//
+// GET /organizations/:organization_name/runs, with the filters of opts.
+func (s *RunsService) ListInOrganization(ctx context.Context, organization string, opts *RunOrganizationListOptions) (*Page[Run], error) {
+	if err := requireID("organization", organization); err != nil {
+		return nil, err
+	}
+	if opts != nil {
+		if err := opts.RunListOptions.validate(); err != nil {
+			return nil, err
+		}
+		for _, name := range opts.WorkspaceNames {
+			if name == "" || strings.Contains(name, ",") {
+				return nil, invalidArg("workspace names filter", "values must be non-empty and free of commas")
+			}
+		}
+	}
+	return listPage(ctx, &s.client.pipeline, apiPath("organizations", organization, "runs"), opts, runFromWire)
+}
+
+// AllInOrganization iterates over every run of organization that opts keeps, 100 per
+// request unless opts.PageSize says otherwise, following next-page (the only way
+// through a list without totals). opts is not modified. The 30 requests a minute of
+// ListInOrganization apply to every page.
+func (s *RunsService) AllInOrganization(ctx context.Context, organization string, opts *RunOrganizationListOptions) iter.Seq2[*Run, error] {
+	var o RunOrganizationListOptions
+	if opts != nil {
+		o = *opts
+	}
+	return allItems(ctx, o.ListOptions, func(ctx context.Context, lo ListOptions) (*Page[Run], error) {
+		o.ListOptions = lo
+		return s.ListInOrganization(ctx, organization, &o)
+	})
+}
+
 // Apply confirms a run that is paused for confirmation after its plan, so that it
 // applies. The service queues the apply and answers 202 without a body; read the run
 // to follow it. A run that is not waiting for confirmation gives an *APIError matching

@@ -125,6 +125,63 @@ func TestRunsList(t *testing.T) {
 	}
 }
 
+// TestRunsListInOrganization: the organization's run list sends the workspace list's
+// filters and filter[workspace_names], decodes the documented sample (no totals in its
+// pagination), and All follows next-page through a list without totals.
+func TestRunsListInOrganization(t *testing.T) {
+	api := newTestAPI(t)
+	api.handle("GET /api/v2/organizations/hashicorp/runs", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("filter[workspace_names]") == "" {
+			serveSample(t, http.StatusOK, "runs_org_list_response.json")(w, r)
+			return
+		}
+		if got := q.Get("filter[workspace_names]"); got != "networking,app" || q.Get("filter[status_group]") != "final" {
+			t.Errorf("query %s", r.URL.RawQuery)
+		}
+		// Two pages of one run each, without totals, as the service pages this list.
+		page := q.Get("page[number]")
+		next := `"next-page":2`
+		if page == "2" {
+			next = `"next-page":null`
+		}
+		_, _ = w.Write([]byte(`{"data":[{"id":"run-p` + page + `","type":"runs","attributes":{"status":"applied"}}],
+			"meta":{"pagination":{"current-page":` + page + `,"page-size":1,` + next + `}}}`))
+	})
+	ctx := context.Background()
+	page, err := api.client.Runs.ListInOrganization(ctx, "hashicorp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 || page.Pagination == nil || *page.Pagination != (Pagination{CurrentPage: 1, NextPage: 2, PageSize: 20}) {
+		t.Fatalf("page %+v %+v", page.Items, page.Pagination)
+	}
+	if want := documentedRun(t); !reflect.DeepEqual(*page.Items[0], want) {
+		t.Errorf("got  %+v\nwant %+v", *page.Items[0], want)
+	}
+	opts := &RunOrganizationListOptions{WorkspaceNames: []string{"networking", "app"},
+		RunListOptions: RunListOptions{ListOptions: ListOptions{PageSize: 1}, StatusGroup: RunStatusGroupFinal}}
+	var ids []string
+	for run, err := range api.client.Runs.AllInOrganization(ctx, "hashicorp", opts) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, run.ID)
+	}
+	if !reflect.DeepEqual(ids, []string{"run-p1", "run-p2"}) {
+		t.Errorf("runs %v", ids)
+	}
+	for _, bad := range []*RunOrganizationListOptions{{WorkspaceNames: []string{""}}, {WorkspaceNames: []string{"a,b"}},
+		{RunListOptions: RunListOptions{StatusGroup: "someday"}}} {
+		if _, err := api.client.Runs.ListInOrganization(ctx, "hashicorp", bad); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	if _, err := api.client.Runs.ListInOrganization(ctx, "", nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("no organization: %v", err)
+	}
+}
+
 // TestRunActions: apply, discard, cancel and force-cancel send the documented bodies
 // (none without a comment), take the 202 without a body, and map a 409 to ErrConflict.
 func TestRunActions(t *testing.T) {

@@ -226,7 +226,7 @@ func secretSamples(t *testing.T) map[string]any {
 		PolicyEvaluationStatus(""), PolicyKind(""), PolicyEvaluationListOptions{}, PolicySetOutcome{},
 		PolicyOutcome{}, PolicyOutcomeStatus(""), PolicySetOutcomeListOptions{}, PolicySetOutcomeFilter{},
 		RunStatus(""), RunOperation(""), RunSource(""), RunStatusGroup(""), Run{}, RunVariable{}, RunActions{},
-		RunPermissions{}, CostEstimate{}, RunListOptions{}, RunActionOptions{}, RunInclude(""), RunReadOptions{}, WorkspaceInclude(""), WorkspaceReadOptions{}, TaskConfig{}, TaskConfigOptions{},
+		RunPermissions{}, CostEstimate{}, RunListOptions{}, RunActionOptions{}, RunInclude(""), RunReadOptions{}, RunOrganizationListOptions{}, WorkspaceInclude(""), WorkspaceReadOptions{}, TaskConfig{}, TaskConfigOptions{},
 		TaskConfigCreateOptions{}, TaskConfigUpdateOptions{}, TaskConfigTargetType(""), TaskConfigListOptions{},
 		Workspace{}, WorkspaceVCSRepo{}, WorkspacePermissions{}, WorkspaceSettingOverwrites{},
 		Severity(""), Finding{}, Report{}, Action(""), PlanSummary{},

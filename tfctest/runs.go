@@ -69,6 +69,7 @@ func WithConfiguration(tarGz []byte) RunOption {
 
 type run struct {
 	id               string
+	seq              uint64     // its place in the order runs were started, for lists across workspaces
 	ws               *workspace // nil for a run that only holds seeded policy checks
 	message          string
 	speculative      bool
@@ -228,6 +229,8 @@ func (s *Server) StartRun(workspaceID string, planJSON []byte, opts ...RunOption
 		plan: bytes.Clone(planJSON), config: settings.configuration, planID: newID("plan-"), configID: newID("cv-"),
 		createdAt: now, timestamps: statusTimestamps{"plan-queueable-at": now}, manualApply: settings.manualApply,
 	}
+	s.runSeq++
+	r.seq = s.runSeq
 	r.setStatus("pending", now)
 	if r.config == nil {
 		if s.defaultConfig == nil {

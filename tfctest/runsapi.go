@@ -1,6 +1,7 @@
 package tfctest
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -147,41 +148,13 @@ var (
 	discardableRunStatuses = []string{"planned", "planned_and_saved", "cost_estimated", "policy_checked", "policy_override", "post_plan_running", "post_plan_completed"}
 )
 
-// listRuns answers GET /workspaces/:id/runs, newest first, paginated, with
-// filter[operation] (plan-only runs are left out unless asked for), filter[status],
-// filter[source], filter[status_group], filter[timeframe], filter[agent_pool_names]
-// (the fake's runs use no agent pool) and search[user], search[commit] (its runs have
-// neither) and search[basic] (a run ID or a word of the message).
+// listRuns answers GET /workspaces/:id/runs, newest first, paginated, with the filters
+// of parseRunQuery.
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseInclude(r, runIncludes...); err != nil {
+	q, err := parseRunQuery(r)
+	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	list := func(name string) []string {
-		if v := q.Get(name); v != "" {
-			return strings.Split(v, ",")
-		}
-		return nil
-	}
-	operations, statuses, sources := list("filter[operation]"), list("filter[status]"), list("filter[source]")
-	if operations == nil {
-		operations = []string{"plan_and_apply", "save_plan", "refresh_only", "destroy", "empty_apply", "action_only"}
-	}
-	group, timeframe := q.Get("filter[status_group]"), q.Get("filter[timeframe]")
-	switch group {
-	case "", "non_final", "final", "discardable":
-	default:
-		return parameterError("filter[status_group]", "must be non_final, final or discardable")
-	}
-	year := 0
-	if timeframe != "" && timeframe != "year" {
-		y, err := strconv.Atoi(timeframe)
-		if err != nil {
-			return parameterError("filter[timeframe]", `must be "year" or a year`)
-		}
-		year = y
-	}
-	user, commit, basic := q.Get("search[user]"), q.Get("search[commit]"), q.Get("search[basic]")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ws, err := lookup(s.workspaces, r.PathValue("id"), "workspace")
@@ -190,20 +163,138 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	}
 	var runs []*run
 	for _, rn := range slices.Backward(ws.runs) {
-		final := slices.Contains(finalRunStatuses, rn.status)
-		keep := slices.Contains(operations, rn.operation()) &&
-			(statuses == nil || slices.Contains(statuses, rn.status)) &&
-			(sources == nil || slices.Contains(sources, "tfe-api")) &&
-			q.Get("filter[agent_pool_names]") == "" && user == "" && commit == "" &&
-			(group == "" || group == "final" && final || group == "non_final" && !final ||
-				group == "discardable" && slices.Contains(discardableRunStatuses, rn.status)) &&
-			(timeframe == "" || year == 0 && time.Since(rn.createdAt) < 365*24*time.Hour || rn.createdAt.Year() == year) &&
-			(basic == "" || rn.id == basic || strings.Contains(rn.message, basic))
-		if keep {
+		if q.keeps(rn) {
 			runs = append(runs, rn)
 		}
 	}
 	return writeList(w, r, s.URL, runs, (*run).resource, nil)
+}
+
+// listOrganizationRuns answers GET /organizations/:org/runs: the runs of every workspace
+// of the organization, newest first, with the filters of listRuns and
+// filter[workspace_names]; without filter[timeframe], the past year's. As the service
+// does here, its pagination has no total-count or total-pages, and its links only
+// self, prev and next.
+func (s *Server) listOrganizationRuns(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseRunQuery(r)
+	if err != nil {
+		return err
+	}
+	if q.timeframe == "" {
+		q.timeframe = "year"
+	}
+	var names []string
+	if v := r.URL.Query().Get("filter[workspace_names]"); v != "" {
+		names = strings.Split(v, ",")
+	}
+	p, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.orgFromPath(r)
+	if err != nil {
+		return err
+	}
+	var runs []*run
+	for _, ws := range o.workspaces {
+		if names != nil && !slices.Contains(names, ws.name) {
+			continue
+		}
+		for _, rn := range ws.runs {
+			if q.keeps(rn) {
+				runs = append(runs, rn)
+			}
+		}
+	}
+	slices.SortFunc(runs, func(a, b *run) int { return cmp.Compare(b.seq, a.seq) }) // newest first
+	items, pg := paginate(runs, p)
+	data := make([]resource, len(items))
+	for i, rn := range items {
+		data[i] = rn.resource()
+	}
+	links := pageLinks(s.URL, r, pg)
+	delete(links, "first")
+	delete(links, "last")
+	writeJSON(w, http.StatusOK, struct {
+		Data  []resource         `json:"data"`
+		Links map[string]*string `json:"links"`
+		Meta  countlessMeta      `json:"meta"`
+	}{data, links, countlessMeta{Pagination: countlessPagination{
+		CurrentPage: pg.CurrentPage, PageSize: pg.PageSize, PrevPage: pg.PrevPage, NextPage: pg.NextPage}}})
+	return nil
+}
+
+// countlessMeta is the pagination of a list that does not count its items.
+type countlessMeta struct {
+	Pagination countlessPagination `json:"pagination"`
+}
+
+type countlessPagination struct {
+	CurrentPage int  `json:"current-page"`
+	NextPage    *int `json:"next-page"`
+	PrevPage    *int `json:"prev-page"`
+	PageSize    int  `json:"page-size"`
+}
+
+// runQuery is the filters of a run list (filter[…] and search[…]).
+type runQuery struct {
+	operations, statuses, sources []string
+	agentPools                    string
+	group, timeframe              string
+	year                          int
+	user, commit, basic           string
+}
+
+// parseRunQuery reads the documented filters of the run lists: filter[operation]
+// (plan-only runs are left out unless asked for), filter[status], filter[source],
+// filter[status_group], filter[timeframe], filter[agent_pool_names] (the fake's runs use
+// no agent pool) and search[user], search[commit] (its runs have neither) and
+// search[basic] (a run ID or a word of the message), and the include values.
+func parseRunQuery(r *http.Request) (*runQuery, error) {
+	if _, err := parseInclude(r, runIncludes...); err != nil {
+		return nil, err
+	}
+	v := r.URL.Query()
+	list := func(name string) []string {
+		if s := v.Get(name); s != "" {
+			return strings.Split(s, ",")
+		}
+		return nil
+	}
+	q := &runQuery{operations: list("filter[operation]"), statuses: list("filter[status]"), sources: list("filter[source]"),
+		agentPools: v.Get("filter[agent_pool_names]"), group: v.Get("filter[status_group]"), timeframe: v.Get("filter[timeframe]"),
+		user: v.Get("search[user]"), commit: v.Get("search[commit]"), basic: v.Get("search[basic]")}
+	if q.operations == nil {
+		q.operations = []string{"plan_and_apply", "save_plan", "refresh_only", "destroy", "empty_apply", "action_only"}
+	}
+	switch q.group {
+	case "", "non_final", "final", "discardable":
+	default:
+		return nil, parameterError("filter[status_group]", "must be non_final, final or discardable")
+	}
+	if q.timeframe != "" && q.timeframe != "year" {
+		y, err := strconv.Atoi(q.timeframe)
+		if err != nil {
+			return nil, parameterError("filter[timeframe]", `must be "year" or a year`)
+		}
+		q.year = y
+	}
+	return q, nil
+}
+
+// keeps reports whether rn passes the filters.
+func (q *runQuery) keeps(rn *run) bool {
+	final := slices.Contains(finalRunStatuses, rn.status)
+	return slices.Contains(q.operations, rn.operation()) &&
+		(q.statuses == nil || slices.Contains(q.statuses, rn.status)) &&
+		(q.sources == nil || slices.Contains(q.sources, "tfe-api")) &&
+		q.agentPools == "" && q.user == "" && q.commit == "" &&
+		(q.group == "" || q.group == "final" && final || q.group == "non_final" && !final ||
+			q.group == "discardable" && slices.Contains(discardableRunStatuses, rn.status)) &&
+		(q.timeframe == "" || q.year == 0 && time.Since(rn.createdAt) < 365*24*time.Hour || rn.createdAt.Year() == q.year) &&
+		(q.basic == "" || rn.id == q.basic || strings.Contains(rn.message, q.basic))
 }
 
 // parameterError is the 400 the service answers for a query parameter it rejects.

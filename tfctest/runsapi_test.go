@@ -3,6 +3,7 @@ package tfctest_test
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/tfkit/tfc"
@@ -242,5 +243,42 @@ func TestWorkspacesByNameAndID(t *testing.T) {
 	}
 	if _, err := client.Workspaces.Read(c, "acme", "missing"); !errors.Is(err, tfc.ErrNotFound) {
 		t.Errorf("missing: %v", err)
+	}
+}
+
+// TestOrganizationRuns: the organization's run list spans its workspaces, newest
+// first, filters by workspace name, and pages without totals.
+func TestOrganizationRuns(t *testing.T) {
+	s := newServer(t)
+	net := s.AddWorkspace("acme", "networking")
+	app := s.AddWorkspace("acme", "app")
+	other := s.AddWorkspace("globex", "app")
+	first := settledRun(t, s, net.ID, []byte(`{}`))
+	second := settledRun(t, s, app.ID, []byte(`{}`))
+	settledRun(t, s, other.ID, []byte(`{}`))
+	client := s.Client()
+	c := ctx(t)
+	page, err := client.Runs.ListInOrganization(c, "acme", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 2 || page.Items[0].ID != second.ID || page.Items[1].ID != first.ID ||
+		page.Pagination.TotalCount != 0 || page.Pagination.TotalPages != 0 || page.Pagination.CurrentPage != 1 {
+		t.Errorf("page %+v %+v", page.Items, page.Pagination)
+	}
+	var ids []string
+	for run, err := range client.Runs.AllInOrganization(c, "acme", &tfc.RunOrganizationListOptions{
+		RunListOptions: tfc.RunListOptions{ListOptions: tfc.ListOptions{PageSize: 1}}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, run.ID)
+	}
+	if !slices.Equal(ids, []string{second.ID, first.ID}) {
+		t.Errorf("all: %v", ids)
+	}
+	page, err = client.Runs.ListInOrganization(c, "acme", &tfc.RunOrganizationListOptions{WorkspaceNames: []string{"networking"}})
+	if err != nil || len(page.Items) != 1 || page.Items[0].WorkspaceID != net.ID {
+		t.Errorf("networking's runs: %v %+v", err, page)
 	}
 }

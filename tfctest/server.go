@@ -61,6 +61,7 @@ type state struct {
 	blobs             map[string]blob            // by the secret part of the blob URL
 	deliveries        []Delivery
 	callbackLog       []Callback // every callback answered, in order (Callbacks)
+	runSeq            uint64     // runs started so far
 	planHold          *PlanHold  // holds plan downloads while set (HoldPlans)
 	blobSawAuth       bool
 	limiters          map[string]*tfc.WindowLimiter // by bearer token
@@ -349,6 +350,7 @@ func (s *Server) routeHCP() {
 		"DELETE /api/v2/workspaces/{id}/tasks/{wstask}": s.deleteWorkspaceTask,
 
 		"GET /api/v2/runs/{id}":                                   s.getRun,
+		"GET /api/v2/organizations/{org}/runs":                    s.listOrganizationRuns,
 		"GET /api/v2/workspaces/{id}/runs":                        s.listRuns,
 		"POST /api/v2/runs/{id}/actions/apply":                    s.applyRun,
 		"POST /api/v2/runs/{id}/actions/discard":                  s.discardRun,

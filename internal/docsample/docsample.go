@@ -32,6 +32,11 @@ var repairs = map[string][]repair{
 	"run_show_response.json": {
 		{"{...}", "{}"},
 	},
+	// As runs_list_response.json.
+	"runs_org_list_response.json": {
+		{"},\n    {...}\n  ]", "}\n  ]"},
+		{"{...}", "{}"},
+	},
 	// Two "//" comments, and a comma after the last relationship.
 	"workspace_show_response.json": {
 		{"      // Listed for HCP Terraform users with access to the change request feature\n", ""},
