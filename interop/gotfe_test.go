@@ -318,6 +318,22 @@ func TestWorkspacesAndRuns(t *testing.T) {
 	if err != nil || len(all.Items) != 2 || all.Items[0].ID != second.ID {
 		t.Errorf("all runs: %v %+v", err, all)
 	}
+
+	// The organization's runs, a pagination without totals.
+	orgRuns, err := client.Runs.ListForOrganization(ctx, "acme", &tfe.RunListForOrganizationOptions{WorkspaceNames: "networking"})
+	if err != nil || len(orgRuns.Items) != 2 || orgRuns.Items[0].ID != second.ID || orgRuns.Items[1].ID != run.ID ||
+		orgRuns.PaginationNextPrev == nil || orgRuns.CurrentPage != 1 {
+		t.Errorf("organization runs: %v %+v", err, orgRuns)
+	}
+	// The workspace with its current run included.
+	withRun, err := client.Workspaces.ReadWithOptions(ctx, "acme", "networking", &tfe.WorkspaceReadOptions{Include: []tfe.WSIncludeOpt{tfe.WSCurrentRun}})
+	if err != nil || withRun.CurrentRun == nil || withRun.CurrentRun.ID != second.ID || withRun.CurrentRun.Status != tfe.RunDiscarded {
+		t.Errorf("workspace with its current run: %v %+v", err, withRun)
+	}
+	// tfctest's cancel is immediate, so force-cancel conflicts.
+	if err := client.Runs.ForceCancel(ctx, run.ID, tfe.RunForceCancelOptions{Comment: tfe.String("stuck")}); err == nil {
+		t.Error("force-cancel of an applied run succeeded")
+	}
 }
 
 func TestPolicyEvaluationsAndOutcomes(t *testing.T) {
