@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 // faultyCallbacks fails a third of callback attempts, chosen by a hash of the task
@@ -228,7 +230,7 @@ func TestReceiverDuplicateDeliveries(t *testing.T) {
 	f := newFakeService(t, testHMACKey)
 	var runs atomic.Int64
 	release := make(chan struct{})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	_, srv := newTestReceiver(t, f, func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
 		runs.Add(1)
 		<-release

@@ -27,6 +27,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 // ctsTestAPI is an httptest CTS daemon (routes under /v1/) with a client pointed at it.
@@ -711,7 +713,7 @@ func TestCTSTLSLeavesCallerTransportAlone(t *testing.T) {
 }
 
 func TestCTSLogger(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	api := newCTSTestAPI(t, WithCTSLogger(logger), WithCTSUserAgent("cts-toggle/1.0"))
 	var attempts atomic.Int64

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 func TestReceiverCheckFailuresBecomeFailed(t *testing.T) {
@@ -39,7 +41,7 @@ func TestReceiverCheckFailuresBecomeFailed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeService(t, testHMACKey)
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			_, srv := newTestReceiver(t, f, tt.check, WithReceiverLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			f.deliver(srv.URL, f.request("taskrs-x", StagePostPlan, false))
 			cb := f.waitFinal()
@@ -105,7 +107,7 @@ func TestReceiverStopsCheckWhenServiceSaysFinal(t *testing.T) {
 	f := newFakeService(t, testHMACKey)
 	f.respond = func(_ string, _ int, status TaskResultStatus) int { return http.StatusConflict }
 	stopped := make(chan error, 1)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	r, srv := newTestReceiver(t, f, func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
 		err := d.Progress(ctx, "working")
 		<-ctx.Done()
@@ -149,7 +151,7 @@ func TestReceiverFinalCallbackRefused(t *testing.T) {
 	for _, status := range []int{http.StatusUnauthorized, http.StatusUnprocessableEntity} {
 		f := newFakeService(t, testHMACKey)
 		f.respond = func(string, int, TaskResultStatus) int { return status }
-		var logs syncBuffer
+		var logs syncbuf.Buffer
 		r, srv := newTestReceiver(t, f, passCheck, WithReceiverLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 		f.deliver(srv.URL, f.request("taskrs-refused", StagePostPlan, false))
 		if err := r.Shutdown(context.Background()); err != nil {
@@ -415,7 +417,7 @@ func TestJobPrintsNoSecrets(t *testing.T) {
 	f := newFakeService(t, testHMACKey)
 	body, _ := json.Marshal(f.request("taskrs-job", StagePostPlan, false))
 	job := Job{Body: body, Signature: Sign(f.key, body), TaskResultID: "taskrs-job", ReceivedAt: time.Now()}
-	var out syncBuffer
+	var out syncbuf.Buffer
 	fmt.Fprintf(&out, "%v %+v %#v %s\n", job, job, job, job)
 	slog.New(slog.NewJSONHandler(&out, nil)).Info("job", "job", job)
 	slog.New(slog.NewTextHandler(&out, nil)).Info("job", "job", job)
@@ -686,7 +688,7 @@ func TestExecutorDuplicateJob(t *testing.T) {
 func TestProcessClampsFutureReceipt(t *testing.T) {
 	f := newFakeService(t, testHMACKey)
 	deadlines := make(chan time.Duration, 1)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	worker, _ := newTestReceiver(t, f, func(ctx context.Context, _ *Delivery) (TaskResultUpdate, error) {
 		d, _ := ctx.Deadline()
 		deadlines <- time.Until(d)

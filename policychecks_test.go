@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 // newScalrTestAPI is newTestAPI with a client built by the Scalr preset, its address
@@ -694,7 +696,7 @@ func TestNoSecretsInPolicyCheckAndTestConfigFlows(t *testing.T) {
 		_, _ = io.WriteString(w, "policy output")
 	}))
 	defer blob.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	api := newTestAPI(t, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	api.handle("GET /api/v2/policy-checks/{id}/output", func(w http.ResponseWriter, r *http.Request) {
 		target := blob.URL + signedPath + "?sig=blobsig"

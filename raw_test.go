@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 // projectsDoc is the shape of a projects document, an endpoint tfc does not wrap.
@@ -148,7 +150,7 @@ func TestDoRefusesBeforeTheNetwork(t *testing.T) {
 }
 
 func TestDoErrorsAndRetries(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	api := newTestAPI(t, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	var gets, posts, limited atomic.Int64
 	api.handle("GET /api/v2/projects/prj-1", flaky(t, &gets, "runtasks_show_response.json", status(503), status(502)))

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 func TestNonPublicAddresses(t *testing.T) {
@@ -96,7 +98,7 @@ func TestDialGuard(t *testing.T) {
 	})
 
 	planErrs := make(chan error, 8)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	check := func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
 		_, err := d.Plan(ctx)
 		planErrs <- err
@@ -147,7 +149,7 @@ func TestDialGuard(t *testing.T) {
 // naming loopback is accepted, but nothing connects there: no callback, no token sent.
 func TestDialGuardWithoutAllowList(t *testing.T) {
 	f := newFakeService(t, testHMACKey)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	r, err := NewReceiver(passCheck, WithHMACKeys(f.key), InsecureAllowAnyServiceHost(), InsecureAllowHTTP(),
 		WithCallbackRetryPolicy(fastRetries), WithHeartbeat(0), WithReceiverLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
@@ -197,7 +199,7 @@ func TestMalformedLocationIsRedacted(t *testing.T) {
 	f := newFakeService(t, testHMACKey)
 	f.planLocation = "http://[::1/v1/object/plan-signed-SECRET-SIG"
 	errs := make(chan error, 1)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	_, srv := newTestReceiver(t, f, func(ctx context.Context, d *Delivery) (TaskResultUpdate, error) {
 		_, err := d.Plan(ctx)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 // hookRecorder counts what a receiver's hooks report, as a metrics library would.
@@ -160,7 +162,7 @@ func TestReceiverStats(t *testing.T) {
 // (they take only counts, statuses and durations), so printing it is safe.
 func TestReceiverHooksNeverSeeSecrets(t *testing.T) {
 	f := newFakeService(t, testHMACKey)
-	var printed syncBuffer
+	var printed syncbuf.Buffer
 	_, srv := newTestReceiver(t, f, passCheck, WithHeartbeat(0), WithReceiverHooks(ReceiverHooks{
 		CheckDone:       func(c CheckRun) { fmt.Fprintf(&printed, "%+v %#v\n", c, c) },
 		CallbackAttempt: func(a CallbackAttempt) { fmt.Fprintf(&printed, "%+v %#v\n", a, a) },

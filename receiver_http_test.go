@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 func TestReceiverRefusesBadDeliveries(t *testing.T) {
@@ -281,7 +283,7 @@ func TestReceiverUnsigned(t *testing.T) {
 // the receiver and its client, and checks the logs for every secret involved.
 func TestReceiverNoSecretsInLogs(t *testing.T) {
 	f := newFakeService(t, testHMACKey)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.respond = func(_ string, n int, _ TaskResultStatus) int {
 		if n == 1 {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 const testHMACKey Secret = "hmac-key-Zm9vYmFyYmF6"
@@ -82,7 +84,7 @@ func TestNewReceiverSafeDefaults(t *testing.T) {
 
 // TestNewReceiverWarnsAboutOptOuts: the insecure opt-outs say so in the log.
 func TestNewReceiverWarnsAboutOptOuts(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	r, err := NewReceiver(passCheck, WithHMACKeys("k"), InsecureAllowAnyServiceHost(), InsecureAllowHTTP(),
 		WithReceiverLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {

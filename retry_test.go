@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 // flaky answers the first len(statuses) requests with those statuses (and headers), then
@@ -412,7 +414,7 @@ func TestPermanentTransportErrorsNotRetried(t *testing.T) {
 // made.
 func TestTransportBudget(t *testing.T) {
 	addr := closedPort(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	policy := RetryPolicy{MaxRetries: 1000, MinWait: time.Millisecond, MaxWait: 4 * time.Millisecond, TransportBudget: 40 * time.Millisecond}
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		c, err := NewClient(WithAddress("http://"+addr), WithToken(testToken), WithRetryPolicy(policy), WithRateLimit(0),

@@ -16,31 +16,14 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	tfjson "github.com/hashicorp/terraform-json"
 	"time"
+
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // assertNoSecrets fails if text holds any of the secrets.
 func assertNoSecrets(t *testing.T, where, text string, secrets ...string) {
@@ -63,7 +46,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	}))
 	defer blob.Close()
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	api := newTestAPI(t, WithLogger(logger))
 	var attempts atomic.Int64

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tfkit/tfc"
+	"github.com/tfkit/tfc/internal/syncbuf"
 )
 
 // testAckWait is the ack wait of the tests' queues: redeliveries within seconds, with
@@ -278,7 +279,7 @@ func TestPrintingLeavesCredentialsOut(t *testing.T) {
 	const secret = "s3cr3t-pa55"
 	cfg := Config{URL: "nats://app:" + secret + "@127.0.0.1:4222,nats://" + secret + "@127.0.0.2:4222", Replicas: 3}
 	q := &Queue{cfg: cfg}
-	var logged logBuffer
+	var logged syncbuf.Buffer
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", slog.Any("cfg", cfg), slog.Any("queue", q))
 	for _, out := range []string{
 		fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v %+v %#v", q, q, q),

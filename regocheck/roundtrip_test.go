@@ -10,10 +10,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tfkit/tfc"
+	"github.com/tfkit/tfc/internal/syncbuf"
 	"github.com/tfkit/tfc/tfctest"
 )
 
@@ -169,7 +169,7 @@ deny contains msg if {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	hcp := tfctest.NewServer()
 	defer hcp.Close()
@@ -248,7 +248,7 @@ func as2021Delivery(t *testing.T, next http.Handler) http.Handler {
 // without any of the plan.
 func TestPlanOverCap(t *testing.T) {
 	policies := loadPolicies(t, "testdata/policy")
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	hcp := tfctest.NewServer()
 	defer hcp.Close()
@@ -274,22 +274,4 @@ func TestPlanOverCap(t *testing.T) {
 	if result.Status != tfc.TaskResultPassed {
 		t.Errorf("a plan under the cap: %s %q", result.Status, result.Message)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger written from the receiver's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -10,13 +10,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/tfkit/tfc"
+	"github.com/tfkit/tfc/internal/syncbuf"
 	"github.com/tfkit/tfc/natsqueue/natsqueuetest"
 	"github.com/tfkit/tfc/tfctest"
 )
@@ -29,28 +29,10 @@ func TestMain(m *testing.M) {
 
 // These tests call run in this process, as main does.
 
-// syncBuffer collects the command's logs while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // inProcess is run serving in this process.
 type inProcess struct {
 	addr   string
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -65,7 +47,7 @@ func startInProcess(t *testing.T, key string, args ...string) *inProcess {
 		base = append(base, "-state", t.TempDir())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &inProcess{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	p := &inProcess{logs: &syncbuf.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan string, 1)
 	getenv := func(k string) string { return map[string]string{"RUN_TASK_HMAC_KEY": key}[k] }
 	go func() { p.done <- run(ctx, append(base, args...), getenv, p.logs, ready) }()
