@@ -157,7 +157,7 @@ func (d *Delivery) Plan(ctx context.Context) (*tfjson.Plan, error) {
 func (d *Delivery) PlanWithLimit(ctx context.Context, maxBytes int64) (*tfjson.Plan, error) {
 	var plan tfjson.Plan
 	err := d.withPlanJSON(ctx, maxBytes, func(body io.Reader) error {
-		data, err := readCapped(body, maxBytes)
+		data, err := readChunked(body)
 		if err != nil {
 			if errors.Is(err, ErrPlanTooLarge) {
 				return err
@@ -214,16 +214,15 @@ func errPlanTooLarge(limit int64) error {
 	return fmt.Errorf("%w of %d bytes: stream it with Delivery.PlanJSON, or raise the cap (WithMaxPlanBytes, PlanWithLimit)", ErrPlanTooLarge, limit)
 }
 
-// readCapped reads r whole, at most limit bytes (ErrPlanTooLarge past it). Memory
-// grows only as bytes arrive, in chunks that double up to 4 MiB, which are joined into
-// one slice at the end: the peak is about twice the plan, never twice the cap.
-func readCapped(r io.Reader, limit int64) ([]byte, error) {
-	lr := &cappedReader{r: r, n: limit, tooLarge: errPlanTooLarge(limit)}
+// readChunked reads r whole (withPlanJSON caps what r yields). Memory grows only as
+// bytes arrive, in chunks that double up to 4 MiB, which are joined into one slice at
+// the end: the peak is about twice the plan, never twice the cap.
+func readChunked(r io.Reader) ([]byte, error) {
 	var chunks [][]byte
 	total, size := 0, 32<<10
 	for {
 		chunk := make([]byte, size)
-		n, err := io.ReadFull(lr, chunk)
+		n, err := io.ReadFull(r, chunk)
 		chunks = append(chunks, chunk[:n])
 		total += n
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {

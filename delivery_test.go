@@ -250,18 +250,18 @@ func TestTokenLimiters(t *testing.T) {
 	}
 }
 
-func TestReadCapped(t *testing.T) {
+func TestReadChunked(t *testing.T) {
 	for _, n := range []int{0, 1, 32 << 10, 100 << 10, 1 << 20} {
 		in := bytes.Repeat([]byte("x"), n)
-		got, err := readCapped(bytes.NewReader(in), 1<<20)
+		got, err := readChunked(&cappedReader{r: bytes.NewReader(in), n: 1 << 20, tooLarge: errPlanTooLarge(1 << 20)})
 		if err != nil || !bytes.Equal(got, in) {
 			t.Errorf("%d bytes under a cap of 1 MiB: %d bytes, %v", n, len(got), err)
 		}
 	}
-	if _, err := readCapped(bytes.NewReader(make([]byte, 1<<20+1)), 1<<20); !errors.Is(err, ErrPlanTooLarge) {
+	if _, err := readChunked(&cappedReader{r: bytes.NewReader(make([]byte, 1<<20+1)), n: 1 << 20, tooLarge: errPlanTooLarge(1 << 20)}); !errors.Is(err, ErrPlanTooLarge) {
 		t.Errorf("one byte over the cap: %v", err)
 	}
-	if _, err := readCapped(iotestErrReader{}, 1<<20); err == nil || errors.Is(err, ErrPlanTooLarge) {
+	if _, err := readChunked(iotestErrReader{}); err == nil || errors.Is(err, ErrPlanTooLarge) {
 		t.Errorf("a failing body: %v", err)
 	}
 }
